@@ -1,0 +1,25 @@
+"""Shared fixtures: where the real data lives, and small helpers."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Returns ../shared/data beside the checkout (or $PHYSGAN_SHARED_DATA)."""
+    override = os.environ.get("PHYSGAN_SHARED_DATA")
+    path = Path(override) if override else REPO_ROOT.parent / "shared" / "data"
+    if not path.is_dir():
+        raise RuntimeError(
+            f"tests need the real data in {path}; set PHYSGAN_SHARED_DATA "
+            "to the folder holding calogan_eplus.h5 and real/"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared_data_dir()
