@@ -1,0 +1,103 @@
+"""Saving and loading models, and run directories.
+
+A `.keras` file holds the whole model (architecture config, weights, every
+network's optimizer state) and loads under any of the three backends, whichever
+saved it. Legacy Keras 2 `.h5` generators of the original projects load through
+`physgan.legacy`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+
+from physgan.errors import DataError
+
+
+def _atomic_target(path: Path):
+    """Returns a temporary sibling of `path` (same folder, same suffix)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def save_model(model: keras.Model, path: str | Path) -> Path:
+    """Returns `path` after saving `model` there as `.keras`, atomically."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"physgan saves models as .keras files, got {path.name!r}")
+    tmp = _atomic_target(path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_json(path: str | Path, obj) -> Path:
+    """Returns `path` after writing `obj` there as JSON, atomically."""
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load(path: str | Path, compile: bool = True):
+    """Returns the model stored at `path` (`.keras`, or a legacy Keras 2 `.h5`)."""
+    from physgan.registry import list_models
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"physgan: no model file at {path}")
+    if path.suffix == ".h5":
+        from physgan.legacy import load_legacy_h5
+
+        return load_legacy_h5(path)
+    if path.suffix != ".keras":
+        raise DataError(f"physgan: {path.name} is neither a .keras nor a legacy .h5 model file")
+    list_models()  # registers every zoo class with Keras' serialization
+    return keras.saving.load_model(path, compile=compile)
+
+
+# --- run directories --------------------------------------------------------------
+
+
+def new_run_dir(root: str | Path, model_name: str, dataset: str) -> Path:
+    """Returns a new, empty run directory `root/<model>-<dataset>-<timestamp>`."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{model_name}-{dataset}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    (path / "checkpoints").mkdir(parents=True)
+    return path
+
+
+def newest_run_dir(root: str | Path = "runs") -> Path:
+    """Returns the most recently modified run directory under `root`."""
+    root = Path(root)
+    runs = [p for p in root.glob("*") if (p / "config.json").exists()] if root.is_dir() else []
+    if not runs:
+        raise DataError(f"physgan: no training run found under {root}/ (train one with train.py)")
+    return max(runs, key=lambda p: (p / "config.json").stat().st_mtime)
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """Returns the config.json of a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise DataError(f"physgan: {run_dir} is not a run directory (no config.json)")
+    return json.loads(path.read_text())

@@ -1,0 +1,43 @@
+"""The only part of physgan that imports tensorflow, jax or torch.
+
+Everything else is written with `keras.ops`. A backend module offers three things:
+
+- `TrainStep`: a mixin holding the backend's `train_step`, which runs the
+  backend-neutral `GenerativeModel.run_training_step`.
+- `value_and_grad(loss_fn, variables)`: the loss, its auxiliary outputs and the
+  gradients of the loss with respect to `variables`.
+- `input_gradient(fn, inputs)`: the gradient of `sum(fn(inputs))` with respect to
+  `inputs`, itself differentiable (double backprop, for gradient penalties).
+
+The module is chosen once, by `keras.backend.backend()`, when this package is
+first imported.
+"""
+
+import importlib
+
+import keras
+
+_MODULES = {
+    "tensorflow": "physgan.backend._tensorflow",
+    "jax": "physgan.backend._jax",
+    "torch": "physgan.backend._torch",
+}
+
+
+def _load_backend_module():
+    name = keras.backend.backend()
+    if name not in _MODULES:
+        raise ImportError(
+            f"physgan runs on the tensorflow, jax and torch Keras backends; "
+            f"KERAS_BACKEND is {name!r}"
+        )
+    return importlib.import_module(_MODULES[name])
+
+
+_impl = _load_backend_module()
+
+TrainStep = _impl.TrainStep
+value_and_grad = _impl.value_and_grad
+input_gradient = _impl.input_gradient
+
+__all__ = ["TrainStep", "value_and_grad", "input_gradient"]

@@ -1,0 +1,27 @@
+"""TensorFlow: gradients with (nested) GradientTapes."""
+
+import tensorflow as tf
+
+
+def value_and_grad(loss_fn, variables):
+    """Returns `(loss, aux, grads)` of `loss_fn()` w.r.t. `variables`."""
+    with tf.GradientTape() as tape:
+        loss, aux = loss_fn()
+    grads = tape.gradient(loss, variables)
+    grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+    return loss, aux, grads
+
+
+def input_gradient(fn, inputs):
+    """Returns d sum(fn(inputs)) / d inputs, recorded by any enclosing tape."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = fn(inputs)
+    return tape.gradient(outputs, inputs)
+
+
+class TrainStep:
+    """`train_step` for the TensorFlow trainer: state lives in tf.Variables."""
+
+    def train_step(self, data):
+        return self.run_training_step(data)

@@ -1,0 +1,32 @@
+"""PyTorch: gradients with torch.autograd.grad (create_graph for penalties)."""
+
+import torch
+
+
+def value_and_grad(loss_fn, variables):
+    """Returns `(loss, aux, grads)` of `loss_fn()` w.r.t. `variables`."""
+    loss, aux = loss_fn()
+    tensors = [v.value for v in variables]
+    grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+    grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
+    return loss, aux, grads
+
+
+def input_gradient(fn, inputs):
+    """Returns d sum(fn(inputs)) / d inputs, kept in the graph (double backprop)."""
+    if not inputs.requires_grad:
+        inputs = inputs.detach().requires_grad_(True)
+    outputs = fn(inputs)
+    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    return grad
+
+
+class TrainStep:
+    """`train_step` for the torch trainer.
+
+    Keras' torch trainer calls `train_step` under autograd; our updates take
+    their gradients with `torch.autograd.grad`, so no `.grad` buffers are used.
+    """
+
+    def train_step(self, data):
+        return self.run_training_step(data)

@@ -1,0 +1,74 @@
+"""The zoo: models registered by name, with the data sets each accepts."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+
+from physgan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A registered model: its class, a description and the data it trains on."""
+
+    name: str
+    cls: type
+    description: str
+    datasets: tuple[str, ...]
+    defaults: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ZooEntry] = {}
+_ZOO_IMPORTED = False
+
+
+def register_model(name: str, description: str, datasets: tuple[str, ...], **defaults):
+    """Returns a class decorator that registers a zoo model under `name`.
+
+    `defaults` are constructor arguments that differ between entries sharing
+    one class (e.g. the parametrized variant of a model).
+    """
+
+    def decorator(cls):
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.cls.__qualname__ != cls.__qualname__:
+            raise ConfigError(f"model name {name!r} is registered twice")
+        _REGISTRY[name] = ZooEntry(name, cls, description, tuple(datasets), dict(defaults))
+        return cls
+
+    return decorator
+
+
+def _import_zoo() -> None:
+    # Importing the zoo registers its models; done once, lazily.
+    global _ZOO_IMPORTED
+    if _ZOO_IMPORTED:
+        return
+    zoo = importlib.import_module("physgan.zoo")
+    for module in pkgutil.iter_modules(zoo.__path__):
+        importlib.import_module(f"physgan.zoo.{module.name}")
+    _ZOO_IMPORTED = True
+
+
+def list_models() -> list[ZooEntry]:
+    """Returns every registered model, sorted by name."""
+    _import_zoo()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_entry(name: str) -> ZooEntry:
+    """Returns the registry entry of `name` (error listing the known names)."""
+    _import_zoo()
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def get_model(name: str, **config):
+    """Returns a new, uncompiled model `name` built with `config`."""
+    entry = get_entry(name)
+    return entry.cls(**{**entry.defaults, **config})

@@ -1,0 +1,255 @@
+"""Training machinery for generative models made of several networks.
+
+A `GenerativeModel` owns named networks (`generator`, `critic`, ...), one
+optimizer per network, and an update schedule. `train_step` runs the schedule:
+each `Update` computes one loss, differentiates it with respect to ONE network's
+trainable variables and applies that network's optimizer. The same model code
+runs on TensorFlow, JAX and torch through `Model.fit`; what differs per backend
+(how a gradient is taken, how state is threaded) lives in `physgan.backend`.
+
+Subclasses provide:
+- `networks()`: `{name: keras.Model}`, built in `__init__` inside `keras.name_scope`
+  so weight paths are the same on every backend;
+- `update_schedule()`: the list of `Update`s of one training step;
+- one method per loss, `def critic_loss(self, batch) -> (loss, logs)`;
+- `default_optimizers(steps_per_epoch)`: the original optimizers and learning rates;
+- `metric_names`: the names of everything the loss methods log;
+- `sample(n, condition=None, seed=None)`: numpy arrays in physical units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from physgan import backend
+from physgan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Update:
+    """One gradient update of one network inside a training step.
+
+    Args:
+        network: name of the network whose trainable variables change.
+        loss: name of the model method returning `(loss, logs)` for a batch.
+        repeats: how many times this update runs per training step.
+        split_batch: if True the incoming batch is cut into `repeats` equal
+            parts and each repeat sees its own part (a fresh real batch per
+            critic step, as WGAN-GP implementations do); else every repeat
+            sees the whole batch.
+    """
+
+    network: str
+    loss: str
+    repeats: int = 1
+    split_batch: bool = False
+
+    def __post_init__(self):
+        if self.repeats < 1:
+            raise ConfigError(f"Update.repeats must be >= 1, got {self.repeats}")
+
+
+class OptimizerGroup:
+    """The per-network optimizers seen by Keras' trainers as one optimizer.
+
+    Keras' trainers thread `model.optimizer.variables` through JAX's functional
+    state and build `model.optimizer` before the first step. This group answers
+    both for all networks' optimizers at once. It is not saved itself: the
+    optimizers are attributes of the model (`generator_optimizer`, ...) and are
+    saved from there.
+    """
+
+    def __init__(self, optimizers: dict, networks: dict):
+        self.optimizers = optimizers
+        self.networks = networks
+
+    @property
+    def variables(self) -> list:
+        return [v for opt in self.optimizers.values() for v in opt.variables]
+
+    @property
+    def built(self) -> bool:
+        return all(opt.built for opt in self.optimizers.values())
+
+    def build(self, _variables=None) -> None:
+        for name, opt in self.optimizers.items():
+            if not opt.built:
+                opt.build(self.networks[name].trainable_variables)
+
+    @property
+    def iterations(self):
+        """The iterations of the first network's optimizer (for callbacks)."""
+        return next(iter(self.optimizers.values())).iterations
+
+
+def _optimizer_config(optimizer) -> dict:
+    # Class name + config only: torch's optimizers carry backend module paths
+    # that do not resolve on the other backends.
+    return {
+        "class_name": optimizer.__class__.__name__,
+        "config": keras.saving.serialize_keras_object(optimizer)["config"],
+    }
+
+
+def _optimizer_from_config(config: dict):
+    return keras.optimizers.deserialize(
+        {"class_name": config["class_name"], "config": config["config"]}
+    )
+
+
+class GenerativeModel(backend.TrainStep, keras.Model):
+    """Base class of every physgan model trained by alternating updates."""
+
+    metric_names: tuple = ()
+
+    # --- what subclasses define -------------------------------------------------
+
+    def networks(self) -> dict:
+        raise NotImplementedError
+
+    def update_schedule(self) -> list[Update]:
+        raise NotImplementedError
+
+    def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
+        raise NotImplementedError
+
+    def sample(self, n: int, condition=None, seed: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    # --- compile -------------------------------------------------------------------
+
+    def compile(
+        self,
+        optimizers: dict | None = None,
+        steps_per_epoch: int | None = None,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """Configures one optimizer per network.
+
+        Args:
+            optimizers: `{network_name: optimizer}` overriding the defaults of
+                `default_optimizers` (the original hyper-parameters).
+            steps_per_epoch: training steps per epoch; models whose original
+                decays learning rates per epoch use it to build schedules.
+            jit_compile: as in `keras.Model.compile`; forced off on torch,
+                whose compiler cannot double-backward (gradient penalties).
+        """
+        networks = self.networks()
+        chosen = self.default_optimizers(steps_per_epoch)
+        chosen.update(optimizers or {})
+        unknown = set(chosen) - set(networks)
+        if unknown:
+            raise ConfigError(
+                f"optimizers given for unknown networks {sorted(unknown)}; "
+                f"this model has {sorted(networks)}"
+            )
+        missing = set(networks) - set(chosen)
+        if missing:
+            raise ConfigError(f"no optimizer for networks {sorted(missing)}")
+        if keras.backend.backend() == "torch":
+            jit_compile = False
+        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
+        resolved = {}
+        for name in networks:
+            opt = keras.optimizers.get(chosen[name])
+            setattr(self, f"{name}_optimizer", opt)
+            resolved[name] = opt
+        self.optimizer = OptimizerGroup(resolved, networks)
+        if self.built:
+            self.optimizer.build()
+        self._physgan_compile_config = {
+            "optimizers": {k: _optimizer_config(v) for k, v in resolved.items()},
+            "steps_per_epoch": steps_per_epoch,
+        }
+
+    def get_compile_config(self) -> dict:
+        return dict(getattr(self, "_physgan_compile_config", {}))
+
+    def compile_from_config(self, config: dict) -> None:
+        optimizers = {
+            name: _optimizer_from_config(cfg)
+            for name, cfg in config.get("optimizers", {}).items()
+        }
+        self.compile(optimizers=optimizers, steps_per_epoch=config.get("steps_per_epoch"))
+
+    def network_optimizer(self, name: str):
+        """Returns the optimizer of network `name`."""
+        return getattr(self, f"{name}_optimizer")
+
+    # --- metrics ---------------------------------------------------------------------
+
+    def _ensure_trackers(self):
+        if not hasattr(self, "_trackers"):
+            self._trackers = {n: keras.metrics.Mean(name=n) for n in self.metric_names}
+
+    @property
+    def metrics(self) -> list:
+        self._ensure_trackers()
+        return list(self._trackers.values())
+
+    # --- the training step -------------------------------------------------------
+
+    def run_training_step(self, data) -> dict:
+        """Runs `update_schedule()` on one batch; returns the metric results."""
+        batch = keras.utils.unpack_x_y_sample_weight(data)[0]
+        self._ensure_trackers()
+        for update in self.update_schedule():
+            parts = _split(batch, update.repeats) if update.split_batch else None
+            for i in range(update.repeats):
+                logs = self._apply_update(update, parts[i] if parts else batch)
+                for key, value in logs.items():
+                    if key not in self._trackers:
+                        raise ConfigError(
+                            f"{type(self).__name__}.{update.loss} logs {key!r}, "
+                            f"which is not in metric_names {self.metric_names}"
+                        )
+                    self._trackers[key].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _apply_update(self, update: Update, batch) -> dict:
+        network = self.networks()[update.network]
+        variables = network.trainable_variables
+        loss_fn = getattr(self, update.loss)
+        _, logs, grads = backend.value_and_grad(lambda: loss_fn(batch), variables)
+        self.network_optimizer(update.network).apply(grads, variables)
+        return logs
+
+    def input_gradient(self, fn, inputs):
+        """Returns d sum(fn(inputs)) / d inputs, differentiable (for penalties)."""
+        return backend.input_gradient(fn, inputs)
+
+    # --- helpers for subclasses ------------------------------------------------------
+
+    def predict_in_batches(self, network, inputs, batch_size: int = 4096) -> np.ndarray:
+        """Returns `network(inputs)` as numpy, computed in batches (inference mode)."""
+        arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        n = len(arrays[0])
+        outputs = []
+        for start in range(0, n, batch_size):
+            chunk = [a[start : start + batch_size] for a in arrays]
+            out = network(chunk if len(chunk) > 1 else chunk[0], training=False)
+            outputs.append(keras.ops.convert_to_numpy(out))
+        if not outputs:
+            shape = network.output_shape[1:] if hasattr(network, "output_shape") else ()
+            return np.zeros((0, *shape), dtype="float32")
+        return np.concatenate(outputs, axis=0)
+
+
+def _split(batch, parts: int):
+    """Cuts every tensor of `batch` into `parts` equal pieces along axis 0."""
+    sizes = {int(keras.ops.shape(t)[0]) for t in keras.tree.flatten(batch)}
+    size = sizes.pop()
+    if size % parts:
+        raise ConfigError(
+            f"a batch of {size} cannot be split into {parts} equal critic batches; "
+            f"use a batch size divisible by {parts}"
+        )
+    step = size // parts
+    return [
+        keras.tree.map_structure(lambda t, i=i: t[i * step : (i + 1) * step], batch)
+        for i in range(parts)
+    ]
