@@ -104,6 +104,8 @@ class GenerativeModel(backend.TrainStep, keras.Model):
     """Base class of every physgan model trained by alternating updates."""
 
     metric_names: tuple = ()
+    default_batch_size: int = 128
+    default_epochs: int = 10
 
     # --- what subclasses define -------------------------------------------------
 

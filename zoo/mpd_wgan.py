@@ -107,6 +107,8 @@ class MPDWGAN(GenerativeModel):
     """
 
     metric_names = ("critic_loss", "gradient_penalty", "wasserstein_distance", "generator_loss")
+    default_batch_size = 128
+    default_epochs = 60
 
     def __init__(
         self,

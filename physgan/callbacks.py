@@ -1,0 +1,44 @@
+"""Callbacks that make a run directory: atomic checkpoints for `--resume`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+
+from physgan.artifacts import read_run_config, save_model, write_json
+from physgan.errors import DataError
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model at the end of every epoch, atomically.
+
+    Writes `checkpoints/last.keras` (replaced each epoch, so a crash loses at
+    most the epoch in progress) and `checkpoints/state.json` with the number of
+    finished epochs; keeps `checkpoints/epoch-NNNN.keras` every `keep_every`
+    epochs.
+    """
+
+    def __init__(self, run_dir: str | Path, keep_every: int = 0):
+        super().__init__()
+        self.checkpoint_dir = Path(run_dir) / "checkpoints"
+        self.keep_every = keep_every
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        save_model(self.model, self.checkpoint_dir / "last.keras")
+        if self.keep_every and (epoch + 1) % self.keep_every == 0:
+            save_model(self.model, self.checkpoint_dir / f"epoch-{epoch + 1:04d}.keras")
+        write_json(self.checkpoint_dir / "state.json", {"epochs_done": epoch + 1})
+
+
+def resume_point(run_dir: str | Path) -> tuple[Path, int]:
+    """Returns `(checkpoint path, epochs already done)` of an interrupted run."""
+    checkpoint_dir = Path(run_dir) / "checkpoints"
+    read_run_config(run_dir)  # raises a clear error if this is no run directory
+    state = checkpoint_dir / "state.json"
+    last = checkpoint_dir / "last.keras"
+    if not (state.exists() and last.exists()):
+        raise DataError(f"physgan: {run_dir} has no checkpoint to resume from (no epoch finished)")
+    return last, int(json.loads(state.read_text())["epochs_done"])

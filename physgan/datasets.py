@@ -1,0 +1,82 @@
+"""Named training data sets: files (or the bundled samples) -> arrays for `fit`.
+
+Each data set turns a file in its format into
+- `inputs`: the dict of arrays a model's `train_step` receives (training units),
+- `reference`: the same events in physical units, for plots and evaluation,
+- `condition`: the physical condition of each reference event (crossing angle,
+  incident energy, ...) so generated samples can be drawn for the same ones,
+- `model_options`: constructor options the model takes from the data (ranges).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from physgan.errors import ConfigError
+
+
+@dataclass
+class TrainingData:
+    """Arrays of one data set, ready for `fit`, with their physical twin."""
+
+    dataset: str
+    source: Path
+    inputs: dict
+    reference: object
+    condition: np.ndarray | None = None
+    model_options: dict = field(default_factory=dict)
+
+    @property
+    def n_events(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Returns the hex SHA-256 of a file (for run provenance)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_mpd_tpc(path, max_events, particle):
+    from physgan.data.mpd import bundled_sample_path, load_tpc_events, to_log_images
+
+    if particle is not None:
+        raise ConfigError("the mpd_tpc data set has no --particle (it is one track type)")
+    source = Path(path) if path else bundled_sample_path()
+    events = load_tpc_events(source, max_events=max_events)
+    inputs = {"image": to_log_images(events.amplitudes)}
+    options, condition = {}, None
+    if events.crossing_angle is not None:
+        condition = events.crossing_angle.astype("float32")
+        inputs["angle"] = condition[:, None]
+        options["angle_range"] = [float(condition.min()), float(condition.max())]
+    return TrainingData("mpd_tpc", source, inputs, events.amplitudes, condition, options)
+
+
+_LOADERS = {
+    "mpd_tpc": _load_mpd_tpc,
+}
+
+
+def dataset_names() -> list[str]:
+    """Returns the names of the data sets train.py knows."""
+    return sorted(_LOADERS)
+
+
+def load_training_data(
+    dataset: str,
+    path: str | Path | None = None,
+    max_events: int | None = None,
+    particle: str | None = None,
+) -> TrainingData:
+    """Returns data set `dataset` read from `path` (None: the bundled sample)."""
+    if dataset not in _LOADERS:
+        raise ConfigError(f"unknown data set {dataset!r}; available: {', '.join(dataset_names())}")
+    return _LOADERS[dataset](path, max_events, particle)

@@ -1,0 +1,49 @@
+"""Loss curves of a training run (its history.csv)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def read_history(path: str | Path) -> dict[str, np.ndarray]:
+    """Returns history.csv as {column: values per epoch}."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Returns `path` after writing `fig` there as PNG, atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
+    """Returns the PNG of every logged metric against the epoch."""
+    history = read_history(history_csv)
+    epochs = history.pop("epoch", None)
+    names = [k for k in history if k != "learning_rate"]
+    if not names:
+        raise ValueError(f"{history_csv} holds no finished epoch yet")
+    epochs = np.arange(1, len(history[names[0]]) + 1) if epochs is None else epochs + 1
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.plot(epochs, history[name], marker="o", markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name.replace("_", " "))
+        ax.grid(alpha=0.3)
+    fig.suptitle("training history")
+    return save_figure(fig, out_path)

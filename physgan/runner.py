@@ -1,0 +1,126 @@
+"""What `train.py` does once its flags are parsed: data -> model -> fit -> run dir."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import physgan
+from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
+from physgan.callbacks import RunCheckpoint, resume_point
+from physgan.datasets import file_sha256, load_training_data
+from physgan.errors import ConfigError
+from physgan.registry import get_entry
+
+
+def describe_models() -> str:
+    """Returns the `--list` table: model, data sets, description."""
+    rows = [(e.name, ", ".join(e.datasets), e.description) for e in physgan.list_models()]
+    width = max(len(r[0]) for r in rows)
+    dwidth = max(len(r[1]) for r in rows)
+    lines = [f"{'model':<{width}}  {'data sets':<{dwidth}}  description"]
+    lines += [f"{n:<{width}}  {d:<{dwidth}}  {text}" for n, d, text in rows]
+    return "\n".join(lines)
+
+
+def model_summary(name: str, **config) -> str:
+    """Returns the parameter counts of every network of model `name`."""
+    model = physgan.get_model(name, **config)
+    lines = [f"{name} ({type(model).__name__}) on {keras.backend.backend()}"]
+    total = 0
+    for net_name, net in model.networks().items():
+        count = net.count_params()
+        total += count
+        lines.append(f"  {net_name:<22} {count:>12,d} parameters")
+    lines.append(f"  {'total':<22} {total:>12,d}")
+    return "\n".join(lines)
+
+
+def _versions() -> dict:
+    import h5py
+
+    return {
+        "physgan": physgan.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": np.__version__,
+        "h5py": h5py.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def train(options: dict) -> Path:
+    """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
+    entry = get_entry(options["model"])
+    dataset = options.get("dataset") or entry.datasets[0]
+    if dataset not in entry.datasets:
+        raise ConfigError(
+            f"model {entry.name!r} trains on {', '.join(entry.datasets)}, not {dataset!r}"
+        )
+    if options.get("seed") is not None:
+        keras.utils.set_random_seed(options["seed"])
+    data = load_training_data(
+        dataset, options.get("data"), options.get("max_events"), options.get("particle")
+    )
+    batch_size = options["batch_size"] or entry.cls.default_batch_size
+    epochs = options["epochs"] or entry.cls.default_epochs
+    steps = options.get("steps_per_epoch") or max(1, data.n_events // batch_size)
+    if data.n_events < batch_size:
+        raise ConfigError(
+            f"{data.n_events} events are fewer than one batch of {batch_size}; "
+            "lower --batch-size or give more events"
+        )
+
+    if options.get("resume"):
+        run_dir = Path(options["resume"])
+        checkpoint, initial_epoch = resume_point(run_dir)
+        model = physgan.load(checkpoint)
+        config = read_run_config(run_dir)
+    else:
+        run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset)
+        model = physgan.get_model(entry.name, seed=options.get("seed"), **data.model_options)
+        model.compile(steps_per_epoch=steps)
+        initial_epoch = 0
+        config = {
+            "flags": options,
+            "model": entry.name,
+            "dataset": dataset,
+            "data_path": str(Path(data.source).resolve()),
+            "data_sha256": file_sha256(data.source),
+            "n_events": data.n_events,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "steps_per_epoch": steps,
+            "model_config": model.get_config(),
+            "versions": _versions(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        write_json(run_dir / "config.json", config)
+    if initial_epoch >= epochs:
+        print(f"physgan: {run_dir} already finished {initial_epoch} of {epochs} epochs")
+    callbacks = [
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=initial_epoch > 0),
+        RunCheckpoint(run_dir, keep_every=options.get("keep_every") or 0),
+    ]
+    print(f"physgan: training {entry.name} on {data.n_events} events of {data.source} "
+          f"({keras.backend.backend()} backend) -> {run_dir}")
+    model.fit(
+        data.inputs,
+        batch_size=batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=options.get("steps_per_epoch"),
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=options.get("verbose", "auto"),
+    )
+    final = save_model(model, run_dir / f"{entry.name}.keras")
+    config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    config["epochs_done"] = epochs
+    write_json(run_dir / "config.json", config)
+    print(f"physgan: saved {final}")
+    return run_dir

@@ -1,0 +1,81 @@
+"""train.py and watch_results.py as a user runs them."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script, *args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / script), *map(str, args)],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=900,
+    )
+
+
+def history_rows(run_dir):
+    with open(run_dir / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_list_prints_models_and_data_sets():
+    result = run("train.py", "--list")
+    assert result.returncode == 0, result.stderr
+    assert "mpd_wgan" in result.stdout and "mpd_tpc" in result.stdout
+
+
+def test_summary_prints_parameter_counts():
+    result = run("train.py", "--model", "mpd_wgan", "--summary")
+    assert result.returncode == 0, result.stderr
+    assert "43,177" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "nope"], "unknown model 'nope'"),
+        (["--model", "mpd_wgan", "--data", "missing.csv"], "missing.csv"),
+        (["--model", "mpd_wgan", "--dataset", "calogan"], "trains on mpd_tpc"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(args, message, tmp_path):
+    result = run("train.py", *args, "--out", tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
+    backend = keras.backend.backend()
+    config = tmp_path / "flags.yaml"
+    config.write_text("batch_size: 64\nmax_events: 256\n")
+    result = run("train.py", "--model", "mpd_wgan_param", "--backend", backend, "--epochs", 2,
+                 "--config", config, "--seed", 0, "--out", tmp_path / "runs", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    for name in ("config.json", "history.csv", "checkpoints/last.keras", "mpd_wgan_param.keras"):
+        assert (run_dir / name).exists(), name
+    assert len(history_rows(run_dir)) == 2
+
+    watched = run("watch_results.py", run_dir, "--n", 200, "--backend", backend)
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    pngs = [Path(line) for line in watched.stdout.split() if line.endswith(".png")]
+    assert {p.name for p in pngs} >= {"history.png", "observables.png", "examples.png"}
+    assert all(p.stat().st_size > 10_000 for p in pngs)
+
+    resumed = run("train.py", "--resume", run_dir, "--epochs", 3, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [row["epoch"] for row in history_rows(run_dir)] == ["0", "1", "2"]
+
+
+def test_watch_results_without_runs_says_so(tmp_path):
+    result = run("watch_results.py", "--runs", tmp_path / "none")
+    assert result.returncode == 2
+    assert "no training run found" in result.stderr

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""Train a physgan zoo model.
+
+    python train.py --list
+    python train.py --model mpd_wgan --epochs 5
+    python train.py --model mpd_wgan_param --backend jax --data digits.csv --out runs
+    python train.py --resume runs/mpd_wgan-mpd_tpc-20261123-120000
+
+Every run writes a directory with config.json (all flags, versions, data
+checksum), history.csv, checkpoints/ and the final <model>.keras; look at it with
+`python watch_results.py RUN_DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="zoo model name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the models and the data sets they accept, then exit")
+    parser.add_argument("--summary", action="store_true", help="print the parameter count of every network of --model, then exit")
+    parser.add_argument("--dataset", help="data set name (default: the model's first data set)")
+    parser.add_argument("--particle", help="particle of a calorimeter data set (e.g. eplus, gamma)")
+    parser.add_argument("--data", help="path of a data file in the data set's format (default: the bundled sample)")
+    parser.add_argument("--epochs", type=int, help="number of epochs (default: the original's)")
+    parser.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: one pass over the data)")
+    parser.add_argument("--max-events", type=int, help="use at most this many events of the data file")
+    parser.add_argument("--batch-size", type=int, help="batch size (default: the original's)")
+    parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND; default: the environment's, else tensorflow)")
+    parser.add_argument("--out", default="runs", help="folder in which a new run directory is made (default: runs)")
+    parser.add_argument("--seed", type=int, help="random seed (weights, latent draws, shuffling)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--keep-every", type=int, default=0, help="also keep a checkpoint every N epochs (default: only the last)")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of flag values (keys as the long flags, e.g. batch_size: 64); command-line flags win")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config:
+        import yaml
+
+        try:
+            with open(args.config) as f:
+                values = yaml.safe_load(f) or {}
+        except OSError as err:
+            parser.error(f"cannot read --config {args.config}: {err.strerror}")
+        if not isinstance(values, dict):
+            parser.error(f"--config {args.config} must hold a mapping of flag names to values")
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(k.replace("-", "_") for k in values) - known)
+        if unknown:
+            parser.error(f"--config {args.config} has unknown keys: {', '.join(unknown)}")
+        parser.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
+        args = parser.parse_args(argv)
+    if not (args.list or args.model or args.resume):
+        parser.error("give --model NAME (or --list, or --resume RUN_DIR)")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    from physgan.errors import PhysganError
+    from physgan import runner
+
+    try:
+        if args.list:
+            print(runner.describe_models())
+            return 0
+        if args.resume and not args.model:
+            from physgan.artifacts import read_run_config
+
+            saved = read_run_config(args.resume)["flags"]
+            for key, value in saved.items():
+                if getattr(args, key, None) is None:
+                    setattr(args, key, value)
+        if args.summary:
+            print(runner.model_summary(args.model))
+            return 0
+        options = vars(args).copy()
+        options["verbose"] = 2 if args.quiet else "auto"
+        runner.train(options)
+    except PhysganError as err:
+        message = str(err)
+        print(message if message.startswith("physgan:") else f"physgan: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

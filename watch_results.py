@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Plot a training run: loss curves and real-vs-generated physics observables.
+
+    python watch_results.py                    # the newest run under runs/
+    python watch_results.py runs/mpd_wgan-mpd_tpc-20261123-120000 --n 5000
+    python watch_results.py RUN_DIR --show     # also open the figures
+
+The PNGs are written into RUN_DIR/plots/ and their paths printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", nargs="?", help="run directory (default: the newest under --runs)")
+    parser.add_argument("--runs", default="runs", help="where to look for the newest run (default: runs)")
+    parser.add_argument("--n", type=int, default=5000, help="number of events to generate and compare (default: 5000)")
+    parser.add_argument("--reference", help="reference data file to compare with (default: the run's training data)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated sample (default: 0)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend used to load and sample the model")
+    parser.add_argument("--show", action="store_true", help="open the figures in a window after writing them")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    from physgan.errors import PhysganError
+    from physgan.watch import watch_run
+
+    try:
+        paths = watch_run(args.run_dir, runs_root=args.runs, n_events=args.n,
+                          reference=args.reference, seed=args.seed)
+    except PhysganError as err:
+        message = str(err)
+        print(message if message.startswith("physgan:") else f"physgan: {message}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    if args.show:
+        import matplotlib.image as mpimg
+        import matplotlib.pyplot as plt
+
+        for path in paths:
+            plt.figure(figsize=(10, 7))
+            plt.imshow(mpimg.imread(path))
+            plt.axis("off")
+            plt.title(Path(path).name)
+        plt.show()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
