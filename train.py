@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", help="data set name (default: the model's first data set)")
     parser.add_argument("--particle", help="particle of a calorimeter data set (e.g. eplus, gamma)")
     parser.add_argument("--data", help="path of a data file in the data set's format (default: the bundled sample)")
+    parser.add_argument("--particles", metavar="FILE.yaml", help="CaloGAN: the original particles.yaml (particle name -> HDF5 file); several particles train an ACGAN")
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the original's)")
     parser.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: one pass over the data)")
     parser.add_argument("--max-events", type=int, help="use at most this many events of the data file")
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (weights, latent draws, shuffling)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     parser.add_argument("--keep-every", type=int, default=0, help="also keep a checkpoint every N epochs (default: only the last)")
+    model = parser.add_argument_group("model options (override the original hyper-parameters)")
+    model.add_argument("--latent-size", type=int, help="CaloGAN: size of the latent space (original 1024)")
+    model.add_argument("--variant", choices=("lc2d", "conv"), help="CaloGAN: lc2d = the paper's LocallyConnected2D model (default), conv = lighter Conv2D variant")
+    model.add_argument("--no-attn", action="store_true", default=None, help="CaloGAN: switch off the in-painting between layers")
+    model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other constructor option of the model, e.g. --set gradient_penalty_weight=5 (repeatable; VALUE is read as YAML)")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of flag values (keys as the long flags, e.g. batch_size: 64); command-line flags win")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
     return parser
@@ -87,7 +93,7 @@ def main(argv=None) -> int:
                 if getattr(args, key, None) is None:
                     setattr(args, key, value)
         if args.summary:
-            print(runner.model_summary(args.model))
+            print(runner.model_summary(args.model, **runner.model_options_from_flags(vars(args))))
             return 0
         options = vars(args).copy()
         options["verbose"] = 2 if args.quiet else "auto"

@@ -5,11 +5,28 @@
     model = physgan.get_model("mpd_wgan")
     model = physgan.load("runs/mpd_wgan-.../mpd_wgan.keras")
     amplitudes = model.sample(1000, seed=0)
+
+Importing physgan imports nothing heavy: Keras (and with it the backend named by
+KERAS_BACKEND) is imported on first use, so `python -m physgan.generate
+--backend jax` can still choose the backend.
 """
 
-from physgan.artifacts import load, save_model
-from physgan.registry import get_model, list_models, register_model
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["get_model", "list_models", "load", "register_model", "save_model", "__version__"]
+_LAZY = {
+    "load": "physgan.artifacts",
+    "save_model": "physgan.artifacts",
+    "get_model": "physgan.registry",
+    "list_models": "physgan.registry",
+    "register_model": "physgan.registry",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'physgan' has no attribute {name!r}")

@@ -60,8 +60,43 @@ def _load_mpd_tpc(path, max_events, particle):
     return TrainingData("mpd_tpc", source, inputs, events.amplitudes, condition, options)
 
 
+def _load_calogan(path, max_events, particle):
+    """CaloGAN showers of one particle (a .h5 file, or the bundled sample of
+    `particle`), or of several (a particles.yaml: name -> file) for an ACGAN."""
+    from physgan.data.calogan import (
+        CaloShowers,
+        bundled_sample_path,
+        read_calogan,
+        read_particles_yaml,
+    )
+
+    if path is not None and Path(path).suffix in (".yaml", ".yml"):
+        files = read_particles_yaml(path)
+        source = Path(path)
+    else:
+        name = particle or "eplus"
+        files = {name: Path(path) if path else bundled_sample_path(name)}
+        source = files[name]
+    per_particle = [read_calogan(f, max_events=max_events) for f in files.values()]
+    showers = CaloShowers.concatenate(per_particle)
+    inputs = {"energy": showers.incident_energy.reshape(-1, 1).astype("float32")}
+    for i, layer in enumerate(showers.layers):
+        inputs[f"layer_{i}"] = (layer[..., None] / 1000.0).astype("float32")  # MeV -> GeV
+    if len(files) > 1:
+        labels = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_particle)])
+        inputs["particle"] = labels.reshape(-1, 1).astype("int32")
+    energy = showers.incident_energy
+    options = {
+        "particles": list(files),
+        "energy_range": [float(np.floor(energy.min())), float(np.ceil(energy.max()))],
+    }
+    reference = per_particle[0]
+    return TrainingData("calogan", source, inputs, reference, reference.incident_energy, options)
+
+
 _LOADERS = {
     "mpd_tpc": _load_mpd_tpc,
+    "calogan": _load_calogan,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ def describe_models() -> str:
 
 def model_summary(name: str, **config) -> str:
     """Returns the parameter counts of every network of model `name`."""
-    model = physgan.get_model(name, **config)
+    model = build_model(name, **config)
     lines = [f"{name} ({type(model).__name__}) on {keras.backend.backend()}"]
     total = 0
     for net_name, net in model.networks().items():
@@ -53,6 +54,37 @@ def _versions() -> dict:
     }
 
 
+def model_options_from_flags(options: dict) -> dict:
+    """Returns the model constructor options given by train.py's model flags."""
+    import yaml
+
+    chosen = {}
+    if options.get("latent_size") is not None:
+        chosen["latent_size"] = options["latent_size"]
+    if options.get("variant") is not None:
+        chosen["variant"] = options["variant"]
+    if options.get("no_attn"):
+        chosen["attention"] = False
+    for item in options.get("set") or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        chosen[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return chosen
+
+
+def build_model(name: str, **options):
+    """Returns `get_model(name, **options)`, with a clear error for unknown options."""
+    entry = get_entry(name)
+    accepted = set(inspect.signature(entry.cls.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"model {name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(accepted))}"
+        )
+    return physgan.get_model(name, **options)
+
+
 def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
@@ -64,7 +96,8 @@ def train(options: dict) -> Path:
     if options.get("seed") is not None:
         keras.utils.set_random_seed(options["seed"])
     data = load_training_data(
-        dataset, options.get("data"), options.get("max_events"), options.get("particle")
+        dataset, options.get("particles") or options.get("data"), options.get("max_events"),
+        options.get("particle"),
     )
     batch_size = options["batch_size"] or entry.cls.default_batch_size
     epochs = options["epochs"] or entry.cls.default_epochs
@@ -82,8 +115,16 @@ def train(options: dict) -> Path:
         config = read_run_config(run_dir)
     else:
         run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset)
-        model = physgan.get_model(entry.name, seed=options.get("seed"), **data.model_options)
+        model = build_model(
+            entry.name, **{"seed": options.get("seed"), **data.model_options, **model_options_from_flags(options)}
+        )
         model.compile(steps_per_epoch=steps)
+        missing = [k for k in model.required_inputs if k not in data.inputs]
+        if missing:
+            raise ConfigError(
+                f"model {entry.name!r} needs {', '.join(missing)} for every event, "
+                f"and {data.source} has none"
+            )
         initial_epoch = 0
         config = {
             "flags": options,

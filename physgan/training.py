@@ -121,6 +121,11 @@ class GenerativeModel(backend.TrainStep, keras.Model):
     def sample(self, n: int, condition=None, seed: int | None = None) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        """The keys every training batch must hold."""
+        return ()
+
     # --- compile -------------------------------------------------------------------
 
     def compile(

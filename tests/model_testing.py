@@ -18,11 +18,19 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 _RELOAD_SCRIPT = """
 import sys, numpy as np, physgan
+from tests.model_testing import sample_as_array
 model = physgan.load(sys.argv[1])
 condition = np.load(sys.argv[2]) if sys.argv[2] != "none" else None
 out = model.sample(int(sys.argv[3]), condition=condition, seed=0)
-np.save(sys.argv[4], np.asarray(out))
+np.save(sys.argv[4], sample_as_array(out))
 """
+
+
+def sample_as_array(out) -> np.ndarray:
+    """Returns a model's sample as one array (calorimeter layers flattened side by side)."""
+    if hasattr(out, "layers"):
+        return np.concatenate([layer.reshape(len(layer), -1) for layer in out.layers], axis=1)
+    return np.asarray(out)
 
 
 def other_backends(all_of_them: bool = True) -> list[str]:
@@ -74,7 +82,7 @@ def check_train_save_reload(
     for name in model.networks():
         assert int(model.network_optimizer(name).iterations) >= steps, f"{name} optimizer did not step"
     path = save_model(model, tmp_path / "model.keras")
-    expected = np.asarray(model.sample(n_samples, condition=condition, seed=0))
+    expected = sample_as_array(model.sample(n_samples, condition=condition, seed=0))
     assert np.all(np.isfinite(expected))
     scale = max(1.0, float(np.abs(expected).max()))
     for backend in other_backends(all_backends):

@@ -144,6 +144,10 @@ class MPDWGAN(GenerativeModel):
 
     # --- engine hooks ----------------------------------------------------------------
 
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        return ("image", "angle") if self.parametrized else ("image",)
+
     def networks(self) -> dict:
         return {"generator": self.generator, "critic": self.critic}
 
