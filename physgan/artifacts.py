@@ -9,22 +9,13 @@ saved it. Legacy Keras 2 `.h5` generators of the original projects load through
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import keras
 
 from physgan.errors import DataError
-
-
-def _atomic_target(path: Path):
-    """Returns a temporary sibling of `path` (same folder, same suffix)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    return Path(tmp)
+from physgan.fileio import atomic_path
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:
@@ -32,26 +23,16 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"physgan saves models as .keras files, got {path.name!r}")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
 def write_json(path: str | Path, obj) -> Path:
     """Returns `path` after writing `obj` there as JSON, atomically."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

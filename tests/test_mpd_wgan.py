@@ -17,7 +17,8 @@ def test_generator_matches_the_published_network():
     model = physgan.get_model("mpd_wgan")
     assert model.generator.count_params() == 43_177  # best_unparameterized.h5
     assert model.generator.output_shape == (None, 8, 8, 1)
-    assert model.critic.count_params() == 46_465
+    assert model.critic.count_params() == 56_321  # conv 16-32-64 + Dense 128 + Dense 1
+    assert physgan.get_model("mpd_wgan_param").critic.count_params() == 56_449
 
 
 def test_trains_on_real_digits_saves_and_reloads_on_every_backend(real_events, tmp_path):

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from physgan.fileio import atomic_path
 
 
 def read_history(path: str | Path) -> dict[str, np.ndarray]:
     """Returns history.csv as {column: values per epoch}."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+    columns = {}
+    for key in rows[0] if rows else []:
+        values = [r[key] for r in rows]
+        if all(v in ("", "NA") for v in values):
+            continue  # e.g. the val_* columns Keras' CSVLogger writes without validation data
+        columns[key] = np.array([np.nan if v in ("", "NA") else float(v) for v in values])
+    return columns
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Returns `path` after writing `fig` there as PNG, atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+    return Path(path)
 
 
 def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
