@@ -9,8 +9,8 @@ Architecture (as the original `make_generator` and critic):
   -> Up x2 -> Conv 16 -> Up x2 -> Conv 8 -> Conv 4 valid -> Conv 1 valid, all ReLU
   (43,177 parameters, the same network as the published `best_unparameterized.h5`);
 - critic: Conv 16 -> MaxPool -> Conv 32 -> MaxPool -> Conv 64 (3x3, ReLU, dropout
-  0.2 after each conv) -> Dense 128 (dropout 0.4) -> Dense 1 (46,465 parameters;
-  46,593 parametrized).
+  0.2 after each conv) -> Dense 128 (dropout 0.4) -> Dense 1 (56,321 parameters;
+  56,449 parametrized).
 - parametrized variant: latent slot 0 carries the track crossing angle (degrees,
   raw), fakes get angles uniform over the data's range; the critic sees the angle
   concatenated to its flattened conv features (as in ARCHITECTURES.md).
