@@ -49,4 +49,5 @@ def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
         ax.set_ylabel(name.replace("_", " "))
         ax.grid(alpha=0.3)
     fig.suptitle("training history")
+    fig.tight_layout()
     return save_figure(fig, out_path)

@@ -28,10 +28,11 @@ def plot_tpc_observables(real_amplitudes, generated_amplitudes, path: str | Path
             bins = np.arange(low - 0.5, high + 1.5)
         else:
             bins = np.linspace(low, high if high > low else low + 1, 40)
-        ax.hist(real[name], bins=bins, density=True, histtype="stepfilled", alpha=0.35, label="real")
-        ax.hist(generated[name], bins=bins, density=True, histtype="step", linewidth=1.5, label="generated")
+        for values, style in ((real[name], dict(histtype="stepfilled", alpha=0.35, label="real")),
+                              (generated[name], dict(histtype="step", linewidth=1.5, label="generated"))):
+            ax.hist(values, bins=bins, weights=np.full(len(values), 1.0 / len(values)), **style)
         ax.set_xlabel(OBSERVABLE_LABELS[name])
-        ax.set_ylabel("density")
+        ax.set_ylabel("fraction of events")
         if i == 0:
             ax.legend()
     fig.suptitle(f"MPD TPC response: {len(real['n_cells'])} real vs {len(generated['n_cells'])} generated events")
