@@ -36,6 +36,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from physgan.backend import IMAGE_DATA_FORMAT
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import GenerativeModel, Update
@@ -43,8 +44,22 @@ from physgan.training import GenerativeModel, Update
 IMAGE_SHAPE = (8, 8, 1)
 
 
-def build_generator(latent_dim: int, parametrized: bool) -> keras.Model:
-    """Returns the original PhysGAN generator (latent [, angle] -> log amplitude)."""
+def to_internal(x, data_format: str, name: str):
+    """Returns channels-last `x` in the layout the convolutions run in."""
+    return x if data_format == "channels_last" else layers.Permute((3, 1, 2), name=name)(x)
+
+
+def to_channels_last(x, data_format: str, name: str):
+    """Returns `x` back in channels-last layout (same flatten order everywhere)."""
+    return x if data_format == "channels_last" else layers.Permute((2, 3, 1), name=name)(x)
+
+
+def build_generator(latent_dim: int, parametrized: bool, data_format: str = "channels_last") -> keras.Model:
+    """Returns the original PhysGAN generator (latent [, angle] -> log amplitude).
+
+    `data_format` is only the internal layout of the convolutions; inputs,
+    outputs and weights are the same for both (see `physgan.backend`).
+    """
     noise = keras.Input((latent_dim - 1 if parametrized else latent_dim,), name="noise")
     inputs = [noise]
     x = noise
@@ -55,25 +70,30 @@ def build_generator(latent_dim: int, parametrized: bool) -> keras.Model:
     x = layers.Dense(64, activation="relu", name="dense_64")(x)
     x = layers.Dense(360, activation="relu", name="dense_360")(x)
     x = layers.Reshape((3, 3, 40), name="reshape")(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_32")(x)
-    x = layers.UpSampling2D(name="up_6")(x)
-    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_16")(x)
-    x = layers.UpSampling2D(name="up_12")(x)
-    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_8")(x)
-    x = layers.Conv2D(4, 3, padding="valid", activation="relu", name="conv_4")(x)
-    x = layers.Conv2D(1, 3, padding="valid", activation="relu", name="log_amplitude")(x)
+    x = to_internal(x, data_format, "to_internal_layout")
+    conv = dict(activation="relu", data_format=data_format)
+    x = layers.Conv2D(32, 3, padding="same", name="conv_32", **conv)(x)
+    x = layers.UpSampling2D(data_format=data_format, name="up_6")(x)
+    x = layers.Conv2D(16, 3, padding="same", name="conv_16", **conv)(x)
+    x = layers.UpSampling2D(data_format=data_format, name="up_12")(x)
+    x = layers.Conv2D(8, 3, padding="same", name="conv_8", **conv)(x)
+    x = layers.Conv2D(4, 3, padding="valid", name="conv_4", **conv)(x)
+    x = layers.Conv2D(1, 3, padding="valid", name="log_amplitude", **conv)(x)
+    x = to_channels_last(x, data_format, "to_channels_last")
     return keras.Model(inputs if parametrized else noise, x, name="generator")
 
 
-def build_critic(parametrized: bool) -> keras.Model:
+def build_critic(parametrized: bool, data_format: str = "channels_last") -> keras.Model:
     """Returns the original PhysGAN critic (log amplitude [, angle] -> score)."""
     image = keras.Input(IMAGE_SHAPE, name="image")
-    x = image
+    x = to_internal(image, data_format, "to_internal_layout")
     for i, filters in enumerate((16, 32, 64)):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{filters}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", data_format=data_format,
+                          name=f"conv_{filters}")(x)
         x = layers.Dropout(0.2, name=f"dropout_{filters}")(x)
         if i < 2:
-            x = layers.MaxPooling2D(padding="same", name=f"pool_{filters}")(x)
+            x = layers.MaxPooling2D(padding="same", data_format=data_format, name=f"pool_{filters}")(x)
+    x = to_channels_last(x, data_format, "to_channels_last")
     x = layers.Flatten(name="flatten")(x)
     inputs = image
     if parametrized:
@@ -136,9 +156,9 @@ class MPDWGAN(GenerativeModel):
         self.critic_dropout = bool(critic_dropout)
         self.seed = seed
         with keras.name_scope("generator"):
-            self.generator = build_generator(self.latent_dim, self.parametrized)
+            self.generator = build_generator(self.latent_dim, self.parametrized, IMAGE_DATA_FORMAT)
         with keras.name_scope("critic"):
-            self.critic = build_critic(self.parametrized)
+            self.critic = build_critic(self.parametrized, IMAGE_DATA_FORMAT)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 

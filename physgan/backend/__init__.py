@@ -9,6 +9,11 @@ Everything else is written with `keras.ops`. A backend module offers three thing
 - `input_gradient(fn, inputs)`: the gradient of `sum(fn(inputs))` with respect to
   `inputs`, itself differentiable (double backprop, for gradient penalties).
 
+`IMAGE_DATA_FORMAT` is the fastest layout for convolutions on this backend:
+models may run their convolution stacks in it internally (torch's kernels are
+channels-first; Keras would otherwise transpose around every convolution) while
+keeping channels-last inputs, outputs and weight semantics on every backend.
+
 The module is chosen once, by `keras.backend.backend()`, when this package is
 first imported.
 """
@@ -39,5 +44,6 @@ _impl = _load_backend_module()
 TrainStep = _impl.TrainStep
 value_and_grad = _impl.value_and_grad
 input_gradient = _impl.input_gradient
+IMAGE_DATA_FORMAT = getattr(_impl, "IMAGE_DATA_FORMAT", "channels_last")
 
-__all__ = ["TrainStep", "value_and_grad", "input_gradient"]
+__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "input_gradient", "value_and_grad"]

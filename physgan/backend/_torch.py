@@ -2,6 +2,8 @@
 
 import torch
 
+IMAGE_DATA_FORMAT = "channels_first"
+
 
 def value_and_grad(loss_fn, variables):
     """Returns `(loss, aux, grads)` of `loss_fn()` w.r.t. `variables`."""
