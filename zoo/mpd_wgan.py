@@ -36,7 +36,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from physgan.backend import IMAGE_DATA_FORMAT
+from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import GenerativeModel, Update
@@ -217,7 +217,8 @@ class MPDWGAN(GenerativeModel):
         real = batch["image"]
         real_angle = batch["angle"] if self.parametrized else None
         fake_inputs, fake_angle = self._fake_inputs(ops.shape(real)[0])
-        fake = ops.stop_gradient(self.generator(fake_inputs, training=True))
+        with no_gradient():
+            fake = ops.stop_gradient(self.generator(fake_inputs, training=True))
         real_scores = self._score(real, real_angle)
         fake_scores = self._score(fake, fake_angle)
         penalty = gradient_penalty(

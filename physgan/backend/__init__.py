@@ -8,6 +8,8 @@ Everything else is written with `keras.ops`. A backend module offers three thing
   gradients of the loss with respect to `variables`.
 - `input_gradient(fn, inputs)`: the gradient of `sum(fn(inputs))` with respect to
   `inputs`, itself differentiable (double backprop, for gradient penalties).
+- `no_gradient()`: a context in which nothing is recorded for differentiation
+  (fakes made for a critic step); a no-op where `stop_gradient` suffices.
 
 `IMAGE_DATA_FORMAT` is the fastest layout for convolutions on this backend:
 models may run their convolution stacks in it internally (torch's kernels are
@@ -18,6 +20,7 @@ The module is chosen once, by `keras.backend.backend()`, when this package is
 first imported.
 """
 
+import contextlib
 import importlib
 
 import keras
@@ -45,5 +48,6 @@ TrainStep = _impl.TrainStep
 value_and_grad = _impl.value_and_grad
 input_gradient = _impl.input_gradient
 IMAGE_DATA_FORMAT = getattr(_impl, "IMAGE_DATA_FORMAT", "channels_last")
+no_gradient = getattr(_impl, "no_gradient", contextlib.nullcontext)
 
-__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "input_gradient", "value_and_grad"]
+__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "input_gradient", "no_gradient", "value_and_grad"]

@@ -3,6 +3,7 @@
 import torch
 
 IMAGE_DATA_FORMAT = "channels_first"
+no_gradient = torch.no_grad
 
 
 def value_and_grad(loss_fn, variables):
