@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-    from physgan.errors import PhysganError
+    from physgan.errors import PhysganError, report
     from physgan import runner
 
     try:
@@ -99,9 +99,7 @@ def main(argv=None) -> int:
         options["verbose"] = 2 if args.quiet else "auto"
         runner.train(options)
     except PhysganError as err:
-        message = str(err)
-        print(message if message.startswith("physgan:") else f"physgan: {message}", file=sys.stderr)
-        return 2
+        return report(err)
     return 0
 
 

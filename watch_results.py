@@ -34,16 +34,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-    from physgan.errors import PhysganError
+    from physgan.errors import PhysganError, report
     from physgan.watch import watch_run
 
     try:
         paths = watch_run(args.run_dir, runs_root=args.runs, n_events=args.n,
                           reference=args.reference, seed=args.seed)
     except PhysganError as err:
-        message = str(err)
-        print(message if message.startswith("physgan:") else f"physgan: {message}", file=sys.stderr)
-        return 2
+        return report(err)
     for path in paths:
         print(path)
     if args.show:

@@ -11,3 +11,12 @@ class DataError(PhysganError, ValueError):
 
 class ConfigError(PhysganError, ValueError):
     """An unknown model, dataset, particle or an invalid option."""
+
+
+def report(err: Exception) -> int:
+    """Prints `err` as one `physgan: ...` line on stderr; returns exit code 2."""
+    import sys
+
+    message = str(err)
+    print(message if message.startswith("physgan:") else f"physgan: {message}", file=sys.stderr)
+    return 2

@@ -107,14 +107,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-    from physgan.errors import PhysganError
+    from physgan.errors import PhysganError, report
 
     try:
         generate(args)
     except PhysganError as err:
-        message = str(err)
-        print(message if message.startswith("physgan:") else f"physgan: {message}", file=sys.stderr)
-        return 2
+        return report(err)
     return 0
 
 
