@@ -1,0 +1,20 @@
+"""Keras 3 layers the zoo shares and Keras does not have.
+
+Every layer is backend-neutral (`keras.ops` only), serialisable
+(`get_config`), and registered with Keras under the package name `physgan`
+so that `.keras` files rebuild them on any backend.
+"""
+
+from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity
+from physgan.layers.inpainting import InpaintingGate
+from physgan.layers.locally_connected import LocallyConnected2D
+from physgan.layers.minibatch import MinibatchDiscrimination
+
+__all__ = [
+    "EnergyFeatures",
+    "InpaintingGate",
+    "LayerEnergy",
+    "LocallyConnected2D",
+    "MinibatchDiscrimination",
+    "Sparsity",
+]

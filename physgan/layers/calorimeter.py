@@ -1,0 +1,73 @@
+"""Physics features a calorimeter discriminator computes from the images themselves."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class LayerEnergy(keras.layers.Layer):
+    """Returns the energy of each shower in one layer image: (B, ...) -> (B, 1)."""
+
+    def call(self, inputs):
+        return ops.reshape(ops.sum(ops.reshape(inputs, (ops.shape(inputs)[0], -1)), axis=1), (-1, 1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class Sparsity(keras.layers.Layer):
+    """Returns the fraction of cells above `threshold` per shower: (B, ...) -> (B, 1).
+
+    A hard count, as in CaloGAN: it carries no gradient to the generator, but the
+    discriminator (and its minibatch features) see it.
+    """
+
+    def __init__(self, threshold: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.threshold = float(threshold)
+
+    def call(self, inputs):
+        hits = ops.cast(inputs > self.threshold, inputs.dtype)
+        return ops.mean(ops.reshape(hits, (ops.shape(inputs)[0], -1)), axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(threshold=self.threshold)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class EnergyFeatures(keras.layers.Layer):
+    """CaloGAN's energy features from `[layer_energies (B, L), incident_energy (B, 1)]` in GeV.
+
+    Returns (B, L + 3): the layer energies / 10, the total / 100, the
+    deviation |total - E| (the "energy well") and `flag_value` where that
+    deviation exceeds `tolerance` GeV (CaloGAN: 10 and 5 GeV), else 0.
+    """
+
+    def __init__(self, tolerance: float = 5.0, flag_value: float = 10.0, **kwargs):
+        super().__init__(**kwargs)
+        self.tolerance = float(tolerance)
+        self.flag_value = float(flag_value)
+
+    def call(self, inputs):
+        layer_energies, incident_energy = inputs
+        total = ops.sum(layer_energies, axis=1, keepdims=True)
+        well = ops.abs(total - incident_energy)
+        too_far = self.flag_value * ops.cast(well > self.tolerance, well.dtype)
+        return ops.concatenate([layer_energies / 10.0, total / 100.0, well, too_far], axis=1)
+
+    def compute_output_shape(self, input_shapes):
+        layer_shape = input_shapes[0]
+        return (layer_shape[0], layer_shape[1] + 3)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(tolerance=self.tolerance, flag_value=self.flag_value)
+        return config
