@@ -5,7 +5,7 @@ Every layer is backend-neutral (`keras.ops` only), serialisable
 so that `.keras` files rebuild them on any backend.
 """
 
-from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity
+from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity, TotalEnergy
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
@@ -17,4 +17,5 @@ __all__ = [
     "LocallyConnected2D",
     "MinibatchDiscrimination",
     "Sparsity",
+    "TotalEnergy",
 ]

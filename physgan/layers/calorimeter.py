@@ -18,6 +18,17 @@ class LayerEnergy(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="physgan")
+class TotalEnergy(keras.layers.Layer):
+    """Returns the sum of the layer energies: (B, L) -> (B, 1)."""
+
+    def call(self, inputs):
+        return ops.sum(inputs, axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+
+@keras.saving.register_keras_serializable(package="physgan")
 class Sparsity(keras.layers.Layer):
     """Returns the fraction of cells above `threshold` per shower: (B, ...) -> (B, 1).
 

@@ -48,8 +48,9 @@ class InpaintingGate(keras.layers.Layer):
         own, carried = input_shapes
         if tuple(own) != tuple(carried) or own[-1] != 1:
             raise ValueError(f"InpaintingGate needs two (B, r, c, 1) images of one shape, got {own} and {carried}")
-        padded = (own[0], own[1] + 2, own[2] + 2, 2)
-        self.mixing.build(padded)
+        both = (own[0], own[1], own[2], 2)
+        self.zero_padding.build(both)
+        self.mixing.build(self.zero_padding.compute_output_shape(both))
 
     def call(self, inputs):
         both = ops.concatenate(inputs, axis=-1)

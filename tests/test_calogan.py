@@ -1,0 +1,83 @@
+"""CaloGAN: the paper's architecture, training on real Geant4 showers, ACGAN, saving."""
+
+import numpy as np
+import pytest
+
+import physgan
+from physgan.data.calogan import validate_calogan_file, write_calogan
+from physgan.datasets import load_training_data
+from tests.model_testing import check_train_save_reload
+
+TINY = dict(latent_size=8)
+
+
+@pytest.fixture(scope="module")
+def eplus(shared_data):
+    return load_training_data("calogan", shared_data / "calogan_eplus.h5", max_events=64)
+
+
+def test_paper_model_parameter_counts():
+    model = physgan.get_model("calogan")
+    generator, discriminator = model.generator.count_params(), model.discriminator.count_params()
+    # ARCHITECTURES.md: G 29.73M (Dense 18.08M / 7.23M / 4.13M), D 2.74M.
+    assert generator == pytest.approx(29.73e6, rel=2e-3)
+    assert discriminator == pytest.approx(2.74e6, rel=5e-3)
+    dense = [model.generator.get_layer(f"layer_{i}_dense").count_params() for i in range(3)]
+    assert dense == [1024 * 17640 + 17640, 1024 * 7056 + 7056, 1024 * 4032 + 4032]
+
+
+def test_outputs_have_the_calogan_shapes_and_are_non_negative():
+    model = physgan.get_model("calogan", **TINY)
+    showers = model.sample(5, condition=np.array([1, 10, 30, 60, 100.0]), seed=0)
+    assert [layer.shape for layer in showers.layers] == [(5, 3, 96), (5, 12, 12), (5, 12, 6)]
+    assert all(np.all(layer >= 0) for layer in showers.layers)
+
+
+def test_trains_on_real_showers_and_reloads_under_another_backend(eplus, tmp_path):
+    model = physgan.get_model("calogan", seed=0, **TINY, **eplus.model_options)
+    history = check_train_save_reload(
+        model, eplus.inputs, tmp_path, batch_size=16, condition=np.linspace(5, 95, 4),
+        n_samples=4, steps=2, all_backends=False,
+    )
+    assert history.history["generator_energy_error"][0] > 0
+    # The schedule of the original: 2 discriminator and 2 generator steps per batch.
+    assert int(model.discriminator_optimizer.iterations) == 4
+    assert int(model.generator_optimizer.iterations) == 4
+
+
+def test_conv_variant_without_attention_is_lighter_and_trains(eplus, tmp_path):
+    paper = physgan.get_model("calogan", **TINY)
+    light = physgan.get_model("calogan", variant="conv", attention=False, **TINY)
+    assert light.generator.count_params() < paper.generator.count_params()
+    assert light.discriminator.count_params() < paper.discriminator.count_params()
+    light.compile()
+    light.fit(eplus.inputs, batch_size=16, epochs=1, steps_per_epoch=1, verbose=0)
+
+
+def test_two_particles_train_an_acgan(shared_data, tmp_path):
+    yaml_file = tmp_path / "particles.yaml"
+    yaml_file.write_text(
+        f"eplus: {shared_data / 'calogan_eplus.h5'}\ngamma: {shared_data / 'calogan_gamma.h5'}\n"
+    )
+    data = load_training_data("calogan", yaml_file, max_events=32)
+    assert data.model_options["particles"] == ["eplus", "gamma"]
+    assert sorted(np.unique(data.inputs["particle"])) == [0, 1]
+    model = physgan.get_model("calogan", **TINY, **data.model_options)
+    assert model.discriminator.get_layer("particle").units == 1  # the original's 2-class head
+    model.compile()
+    history = model.fit(data.inputs, batch_size=16, epochs=1, steps_per_epoch=2, verbose=0)
+    assert np.isfinite(history.history["discriminator_fake_loss"][0])
+    a = model.sample(4, condition=50.0, seed=0, particle="eplus")
+    b = model.sample(4, condition=50.0, seed=0, particle="gamma")
+    assert not np.allclose(a.layers[1], b.layers[1])
+
+
+def test_three_particles_use_a_softmax_class_head():
+    model = physgan.get_model("calogan", particles=("eplus", "gamma", "piplus"), **TINY)
+    assert model.discriminator.get_layer("particle").units == 3
+
+
+def test_generated_showers_write_a_valid_calogan_file(tmp_path):
+    model = physgan.get_model("calogan", **TINY)
+    path = write_calogan(tmp_path / "gen.h5", model.sample(10, seed=1))
+    assert validate_calogan_file(path) == 10
