@@ -11,6 +11,7 @@ from physgan.layers import (
     LocallyConnected2D,
     MinibatchDiscrimination,
     Sparsity,
+    TotalEnergy,
 )
 
 
@@ -105,6 +106,7 @@ def test_sparsity_and_layer_energy():
     np.testing.assert_allclose(_numpy(Sparsity()(x))[:, 0], [2 / 12, 1.0])
     np.testing.assert_allclose(_numpy(Sparsity(threshold=1.0)(x))[:, 0], [1 / 12, 0.0])
     np.testing.assert_allclose(_numpy(LayerEnergy()(x))[:, 0], [2.5, 12.0])
+    np.testing.assert_allclose(_numpy(TotalEnergy()(np.array([[1.0, 2.0, 3.5]], "float32"))), [[6.5]])
 
 
 def test_energy_features_follow_calogan():
