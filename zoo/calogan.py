@@ -194,6 +194,7 @@ class CaloGAN(GenerativeModel):
         label_flip_probability: float = 0.3,
         energy_range: tuple[float, float] = ENERGY_RANGE,
         seed: int | None = None,
+        generator_quantization: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -219,7 +220,27 @@ class CaloGAN(GenerativeModel):
         with keras.name_scope("discriminator"):
             self.discriminator = build_discriminator(n_classes, variant)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.generator_quantization = None
+        if generator_quantization is not None:
+            self.quantize_generator(generator_quantization)
         self.built = True
+
+    def quantize_generator(self, mode: str = "int8") -> None:
+        """Quantizes the generator's Dense layers (99% of its weights) in place.
+
+        For generation only: `Model.quantize("int8")` stores int8 kernels with
+        per-channel scales, a quarter of the memory, and JAX runs them about
+        twice as fast on CPU (benchmarks/generation.py measures this and the
+        fidelity cost). The mode is saved in the config, so `.keras` files of
+        quantized models reload as such on every backend.
+        """
+        if self.generator_quantization is not None:
+            raise ValueError(f"the generator is already quantized ({self.generator_quantization})")
+        if mode not in ("int8", "float8"):
+            raise ValueError(f"generator quantization must be 'int8' or 'float8', got {mode!r}")
+        dense = lambda layer: isinstance(layer, layers.Dense)  # noqa: E731
+        self.generator.quantize(mode, filters=dense)
+        self.generator_quantization = mode
 
     @property
     def n_classes(self) -> int:
@@ -382,4 +403,5 @@ class CaloGAN(GenerativeModel):
             "label_flip_probability": self.label_flip_probability,
             "energy_range": list(self.energy_range),
             "seed": self.seed,
+            "generator_quantization": self.generator_quantization,
         }
