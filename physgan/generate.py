@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-size", type=int, default=20000, help="events per write to the output file (default: 20000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend to run the model on")
+    parser.add_argument("--quantize", choices=("int8",), help="CaloGAN: quantize the generator's Dense layers first (about 2x faster on CPU with JAX; see benchmarks/generation.py)")
     return parser
 
 
@@ -65,6 +66,11 @@ def generate(args) -> Path:
     from physgan.errors import ConfigError
 
     model = physgan.load(args.model, compile=False)
+    if args.quantize:
+        if not hasattr(model, "quantize_generator"):
+            raise ConfigError("--quantize applies to CaloGAN models only")
+        if getattr(model, "generator_quantization", None) is None:
+            model.quantize_generator(args.quantize)
     out = Path(args.out)
     rng = np.random.default_rng(args.seed)
     progress = keras.utils.Progbar(args.n, unit_name="event")

@@ -79,3 +79,47 @@ def test_watch_results_without_runs_says_so(tmp_path):
     result = run("watch_results.py", "--runs", tmp_path / "none")
     assert result.returncode == 2
     assert "no training run found" in result.stderr
+
+
+def test_calogan_trains_on_the_bundled_sample_generates_and_is_watched(tmp_path):
+    from physgan.data.calogan import read_calogan, validate_calogan_file
+
+    backend = keras.backend.backend()
+    result = run("train.py", "--model", "calogan", "--particle", "gamma", "--backend", backend,
+                 "--latent-size", 8, "--batch-size", 16, "--max-events", 64, "--epochs", 1,
+                 "--steps-per-epoch", 2, "--seed", 0, "--out", tmp_path / "runs", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("calogan-gamma-")
+    assert "calogan_gamma.h5" in (run_dir / "config.json").read_text()  # the bundled photon sample
+
+    out = tmp_path / "showers.h5"
+    generated = subprocess.run(
+        [sys.executable, "-m", "physgan.generate", *map(str, [run_dir / "calogan.keras", "--n", 300,
+         "--energy", "10:20", "--chunk-size", 128, "--batch-size", 64, "--out", out, "--backend", backend])],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=600,
+    )
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    assert validate_calogan_file(out) == 300
+    showers = read_calogan(out)
+    assert showers.incident_energy.min() >= 10 and showers.incident_energy.max() <= 20
+
+    watched = run("watch_results.py", run_dir, "--n", 200, "--backend", backend)
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    pngs = [Path(line) for line in watched.stdout.split() if line.endswith(".png")]
+    assert "history.png" in {p.name for p in pngs} and len(pngs) >= 3
+    assert all(p.stat().st_size > 10_000 for p in pngs)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "calogan", "--particle", "muon"], "unknown particle 'muon'"),
+        (["--model", "calogan", "--data", "nowhere.h5"], "nowhere.h5 does not exist"),
+    ],
+)
+def test_calogan_bad_input_gives_one_clear_line(args, message, tmp_path):
+    result = run("train.py", *args, "--out", tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

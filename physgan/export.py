@@ -1,0 +1,86 @@
+"""Export a trained model into `saved_models/`: weights only (no optimizer
+state), optionally with an int8 generator, plus an entry in the index.
+
+    python -m physgan.export runs/calogan-eplus-.../ --quantize int8 \\
+        --out saved_models/calogan_eplus_int8.keras --metrics eval/metrics.json
+
+The index (`index.json` beside the exported file) records, per file, the
+model and its config, the training data (path, SHA-256, events), epochs,
+backend and versions from the run's config.json, the file size, and the
+evaluation metrics of `python -m physgan.evaluate` when `--metrics` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
+                 metrics: str | Path | None = None) -> Path:
+    """Returns `out` after writing the run's final model there and indexing it."""
+    import physgan
+    from physgan.artifacts import read_run_config, save_model, write_json
+    from physgan.datasets import file_sha256
+    from physgan.errors import ConfigError
+
+    run_dir, out = Path(run_dir), Path(out)
+    config = read_run_config(run_dir)
+    model = physgan.load(run_dir / f"{config['model']}.keras", compile=False)
+    if quantize:
+        if not hasattr(model, "quantize_generator"):
+            raise ConfigError(f"model {config['model']!r} has no generator quantization")
+        model.quantize_generator(quantize)
+    save_model(model, out)
+    index_path = out.parent / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    index[out.name] = {
+        "model": config["model"],
+        "model_config": model.get_config(),
+        "data": {"file": Path(config["data_path"]).name, "sha256": config["data_sha256"],
+                 "n_events": config["n_events"]},
+        "epochs": config.get("epochs_done"),
+        "batch_size": config.get("batch_size"),
+        "steps_per_epoch": config.get("steps_per_epoch"),
+        "trained_with": config.get("versions"),
+        "started": config.get("started"),
+        "finished": config.get("finished"),
+        "generator_quantization": quantize,
+        "bytes": out.stat().st_size,
+        "sha256": file_sha256(out),
+        "metrics": json.loads(Path(metrics).read_text()) if metrics else None,
+    }
+    write_json(index_path, index)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m physgan.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", help="finished training run directory (holds config.json and MODEL.keras)")
+    parser.add_argument("--out", required=True, help="the .keras file to write (its folder gets index.json)")
+    parser.add_argument("--quantize", choices=("int8", "float8"), help="quantize the generator's Dense layers")
+    parser.add_argument("--metrics", help="metrics.json of `python -m physgan.evaluate` to store in the index")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend used for the export")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    from physgan.errors import PhysganError, report
+
+    try:
+        path = export_model(args.run_dir, args.out, args.quantize, args.metrics)
+    except PhysganError as err:
+        return report(err)
+    print(f"physgan: exported {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

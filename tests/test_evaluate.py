@@ -1,0 +1,99 @@
+"""The evaluation suite, bounded from both sides on real Geant4 showers."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from physgan.data.calogan import CaloShowers, read_calogan, write_calogan
+from physgan.evaluate import evaluate
+from physgan.metrics.calo import OBSERVABLES, shower_observables
+from physgan.metrics.distances import frechet_physics_distance, kernel_physics_distance, separation_power
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def halves(shared_data):
+    showers = read_calogan(shared_data / "calogan_eplus.h5", max_events=4000)
+    return showers[:2000], showers[2000:]
+
+
+def test_single_cell_shower_has_known_observables():
+    layers = [np.zeros((1, 3, 96)), np.zeros((1, 12, 12)), np.zeros((1, 12, 6))]
+    layers[1][0, 5, 6] = 3000.0  # MeV in the cell at y = -20 mm, x = +20 mm
+    layers[2][0, 0, 0] = 1000.0
+    obs = shower_observables(CaloShowers(np.array([5.0]), layers))
+    assert obs["total_energy"][0] == pytest.approx(4.0)
+    assert obs["energy_response"][0] == pytest.approx(0.8)
+    assert obs["centre_x_layer_1"][0] == pytest.approx(20.0)
+    assert obs["centre_y_layer_1"][0] == pytest.approx(-20.0)
+    assert obs["width_x_layer_1"][0] == pytest.approx(0.0)
+    assert obs["centre_x_layer_2"][0] == pytest.approx(-200.0)
+    assert obs["shower_depth"][0] == pytest.approx(1.25)  # (1 * 3 + 2 * 1) / 4
+    assert obs["depth_weighted_width"][0] == pytest.approx(np.sqrt(0.1875))
+    assert obs["sparsity_layer_1"][0] == pytest.approx(1 / 144)
+    assert obs["energy_layer_0"][0] == 0 and obs["centre_x_layer_0"][0] == 0  # empty layer
+    assert set(obs) == set(OBSERVABLES)
+
+
+def test_separation_power_and_distances_bound_both_ways():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3000, 4)), rng.normal(size=(3000, 4))
+    bins = np.linspace(-4, 4, 41)
+    assert separation_power(a[:, 0], a[:, 0], bins) == 0.0
+    assert separation_power(np.full(10, -1.0), np.full(10, 1.0), bins) == pytest.approx(1.0)
+    same_fpd, fpd_error = frechet_physics_distance(a, b)
+    far_fpd, _ = frechet_physics_distance(a, b + 1.0)
+    assert abs(same_fpd) < 5 * fpd_error + 0.01 and far_fpd == pytest.approx(4.0, rel=0.1)
+    same_kpd, kpd_error = kernel_physics_distance(a, b)
+    far_kpd, _ = kernel_physics_distance(a, b + 1.0)
+    assert abs(same_kpd) < 5 * kpd_error + 0.01 and far_kpd > 1.0
+
+
+def test_geant4_halves_are_indistinguishable(halves):
+    metrics = evaluate(halves[1], halves[0], seed=0)
+    for level in ("low_level", "high_level"):
+        assert abs(metrics[f"classifier_{level}"]["auc"] - 0.5) < 0.07, metrics[f"classifier_{level}"]
+    assert max(metrics["separation_power"].values()) < 0.03
+    assert metrics["fpd"] < 5 * metrics["fpd_error"] + 0.05
+
+
+def test_distorted_showers_are_caught(halves):
+    reference, other = halves
+    scaled = CaloShowers(other.incident_energy, [layer * 1.1 for layer in other.layers], other.overflow)
+    metrics = evaluate(scaled, reference, classifier=True, seed=0)
+    assert metrics["classifier_high_level"]["auc"] > 0.9
+    assert metrics["separation_power"]["energy_response"] > 0.5
+    shifted_layer = np.roll(other.layers[1], 1, axis=2)  # layer 1 moved by one cell (40 mm) in x
+    shifted = CaloShowers(other.incident_energy, [other.layers[0], shifted_layer, other.layers[2]])
+    metrics = evaluate(shifted, reference, classifier=False, seed=0)
+    assert metrics["separation_power"]["centre_x_layer_1"] > 0.5
+    assert metrics["separation_power"]["centre_x_layer_0"] < 0.03
+
+
+def test_cli_prints_a_table_and_writes_metrics_and_figures(halves, tmp_path):
+    generated = write_calogan(tmp_path / "a.h5", halves[0][:500])
+    reference = write_calogan(tmp_path / "b.h5", halves[1][:500])
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [sys.executable, "-m", "physgan.evaluate", str(generated), str(reference), "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "separation power" in result.stdout and "AUC" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_generated"] == metrics["n_reference"] == 500
+    assert 0.0 <= metrics["classifier_low_level"]["auc"] <= 1.0
+    for name in ("average_showers", "observables_energies", "observables_shapes", "observables_positions"):
+        assert (out / f"{name}.png").stat().st_size > 20_000
+
+
+def test_cli_names_a_missing_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "physgan.evaluate", str(tmp_path / "none.h5"), str(tmp_path / "ref.h5")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert result.returncode == 2 and "none.h5" in result.stderr and "Traceback" not in result.stderr
