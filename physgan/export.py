@@ -19,6 +19,14 @@ import sys
 from pathlib import Path
 
 
+def _metrics_without_figures(path) -> dict | None:
+    if path is None:
+        return None
+    metrics = json.loads(Path(path).read_text())
+    metrics.pop("figures", None)  # paths on the exporting machine
+    return metrics
+
+
 def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
                  metrics: str | Path | None = None) -> Path:
     """Returns `out` after writing the run's final model there and indexing it."""
@@ -51,7 +59,7 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
         "generator_quantization": quantize,
         "bytes": out.stat().st_size,
         "sha256": file_sha256(out),
-        "metrics": json.loads(Path(metrics).read_text()) if metrics else None,
+        "metrics": _metrics_without_figures(metrics),
     }
     write_json(index_path, index)
     return out
