@@ -60,6 +60,14 @@ def _load_mpd_tpc(path, max_events, particle):
     return TrainingData("mpd_tpc", source, inputs, events.amplitudes, condition, options)
 
 
+def calogan_training_inputs(showers) -> dict:
+    """Returns CaloGAN's training arrays of `showers`: energy (N, 1) GeV, layer_i (N, r, c, 1) in GeV."""
+    inputs = {"energy": showers.incident_energy.reshape(-1, 1).astype("float32")}
+    for i, layer in enumerate(showers.layers):
+        inputs[f"layer_{i}"] = (layer[..., None] / 1000.0).astype("float32")  # MeV -> GeV, as the original
+    return inputs
+
+
 def _load_calogan(path, max_events, particle):
     """CaloGAN showers of one particle (a .h5 file, or the bundled sample of
     `particle`), or of several (a particles.yaml: name -> file) for an ACGAN."""
@@ -79,9 +87,7 @@ def _load_calogan(path, max_events, particle):
         source = files[name]
     per_particle = [read_calogan(f, max_events=max_events) for f in files.values()]
     showers = CaloShowers.concatenate(per_particle)
-    inputs = {"energy": showers.incident_energy.reshape(-1, 1).astype("float32")}
-    for i, layer in enumerate(showers.layers):
-        inputs[f"layer_{i}"] = (layer[..., None] / 1000.0).astype("float32")  # MeV -> GeV
+    inputs = calogan_training_inputs(showers)
     if len(files) > 1:
         labels = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_particle)])
         inputs["particle"] = labels.reshape(-1, 1).astype("int32")

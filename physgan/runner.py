@@ -85,6 +85,34 @@ def build_model(name: str, **options):
     return physgan.get_model(name, **options)
 
 
+def _repeated_to_fill(inputs: dict, n_needed: int) -> dict:
+    """Returns `inputs` repeated whole so that an epoch of `n_needed` events
+    exists (Keras stops an epoch early when array inputs run out)."""
+    n = len(next(iter(inputs.values())))
+    if n_needed <= n:
+        return inputs
+    repeats = -(-n_needed // n)
+    return {key: np.concatenate([value] * repeats) for key, value in inputs.items()}
+
+
+def _training_data(dataset: str, options: dict, batch_size: int):
+    """Returns (TrainingData, CaloGANStream or None): with --stream only one
+    batch is read here (model options, checks); fit then reads from disk."""
+    path = options.get("particles") or options.get("data")
+    if not options.get("stream"):
+        data = load_training_data(dataset, path, options.get("max_events"), options.get("particle"))
+        return data, None
+    if dataset != "calogan" or options.get("particles"):
+        raise ConfigError("--stream reads one CaloGAN HDF5 file (--data or the bundled sample), not "
+                          f"{'a particles.yaml' if options.get('particles') else dataset}")
+    from physgan.streaming import CaloGANStream
+
+    data = load_training_data(dataset, path, batch_size, options.get("particle"))
+    stream = CaloGANStream(data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
+    data.model_options["energy_range"] = stream.energy_range
+    return data, stream
+
+
 def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
@@ -95,18 +123,17 @@ def train(options: dict) -> Path:
         )
     if options.get("seed") is not None:
         keras.utils.set_random_seed(options["seed"])
-    data = load_training_data(
-        dataset, options.get("particles") or options.get("data"), options.get("max_events"),
-        options.get("particle"),
-    )
     batch_size = options["batch_size"] or entry.cls.default_batch_size
     epochs = options["epochs"] or entry.cls.default_epochs
-    steps = options.get("steps_per_epoch") or max(1, data.n_events // batch_size)
-    if data.n_events < batch_size:
+    data, stream = _training_data(dataset, options, batch_size)
+    n_events = len(stream.energies) if stream else data.n_events
+    steps = options.get("steps_per_epoch") or max(1, n_events // batch_size)
+    if n_events < batch_size:
         raise ConfigError(
-            f"{data.n_events} events are fewer than one batch of {batch_size}; "
+            f"{n_events} events are fewer than one batch of {batch_size}; "
             "lower --batch-size or give more events"
         )
+    inputs = stream or _repeated_to_fill(data.inputs, steps * batch_size)
 
     if options.get("resume"):
         run_dir = Path(options["resume"])
@@ -132,7 +159,7 @@ def train(options: dict) -> Path:
             "dataset": dataset,
             "data_path": str(Path(data.source).resolve()),
             "data_sha256": file_sha256(data.source),
-            "n_events": data.n_events,
+            "n_events": n_events,
             "batch_size": batch_size,
             "epochs": epochs,
             "steps_per_epoch": steps,
@@ -147,15 +174,15 @@ def train(options: dict) -> Path:
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=initial_epoch > 0),
         RunCheckpoint(run_dir, keep_every=options.get("keep_every") or 0),
     ]
-    print(f"physgan: training {entry.name} on {data.n_events} events of {data.source} "
+    print(f"physgan: training {entry.name} on {n_events} events of {data.source} "
           f"({keras.backend.backend()} backend) -> {run_dir}")
     model.fit(
-        data.inputs,
-        batch_size=batch_size,
+        inputs,
+        batch_size=None if stream else batch_size,
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=options.get("steps_per_epoch"),
-        shuffle=True,
+        shuffle=not stream,
         callbacks=callbacks,
         verbose=options.get("verbose", "auto"),
     )

@@ -1,0 +1,38 @@
+"""Training CaloGAN from disk, batch by batch."""
+
+import numpy as np
+import pytest
+
+import physgan
+from physgan.data.calogan import read_calogan
+from physgan.errors import ConfigError
+from physgan.streaming import CaloGANStream
+
+
+def test_stream_serves_every_batch_of_the_file_once_per_epoch(shared_data):
+    path = shared_data / "calogan_eplus.h5"
+    stream = CaloGANStream(path, batch_size=32, max_events=128, seed=0)
+    assert len(stream) == 4
+    showers = read_calogan(path, max_events=128)
+    seen = sorted(float(stream[i]["energy"][0, 0]) for i in range(len(stream)))
+    assert seen == sorted(float(e) for e in showers.incident_energy[::32])
+    batch = stream[0]
+    start = int(stream.order[0]) * 32
+    np.testing.assert_allclose(batch["layer_1"][..., 0], showers.layers[1][start : start + 32] / 1000.0)
+    first_order = stream.order.copy()
+    stream.on_epoch_end()
+    assert sorted(stream.order) == sorted(first_order)
+
+
+def test_a_model_trains_from_the_stream(shared_data):
+    stream = CaloGANStream(shared_data / "calogan_gamma.h5", batch_size=16, max_events=64)
+    model = physgan.get_model("calogan", latent_size=8, energy_range=stream.energy_range)
+    model.compile()
+    history = model.fit(stream, epochs=1, verbose=0)
+    assert int(model.generator_optimizer.iterations) == 2 * len(stream)
+    assert np.isfinite(history.history["generator_loss"][0])
+
+
+def test_stream_needs_a_full_batch(shared_data):
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        CaloGANStream(shared_data / "calogan_gamma.h5", batch_size=64, max_events=10)
