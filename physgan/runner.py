@@ -126,14 +126,14 @@ def train(options: dict) -> Path:
     batch_size = options["batch_size"] or entry.cls.default_batch_size
     epochs = options["epochs"] or entry.cls.default_epochs
     data, stream = _training_data(dataset, options, batch_size)
-    n_events = len(stream.energies) if stream else data.n_events
+    n_events = data.n_events if stream is None else len(stream.energies)
     steps = options.get("steps_per_epoch") or max(1, n_events // batch_size)
     if n_events < batch_size:
         raise ConfigError(
             f"{n_events} events are fewer than one batch of {batch_size}; "
             "lower --batch-size or give more events"
         )
-    inputs = stream or _repeated_to_fill(data.inputs, steps * batch_size)
+    inputs = _repeated_to_fill(data.inputs, steps * batch_size) if stream is None else stream
 
     if options.get("resume"):
         run_dir = Path(options["resume"])
@@ -178,11 +178,11 @@ def train(options: dict) -> Path:
           f"({keras.backend.backend()} backend) -> {run_dir}")
     model.fit(
         inputs,
-        batch_size=None if stream else batch_size,
+        batch_size=batch_size if stream is None else None,
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=options.get("steps_per_epoch"),
-        shuffle=not stream,
+        shuffle=stream is None,
         callbacks=callbacks,
         verbose=options.get("verbose", "auto"),
     )

@@ -231,19 +231,27 @@ class GenerativeModel(backend.TrainStep, keras.Model):
 
     # --- helpers for subclasses ------------------------------------------------------
 
-    def predict_in_batches(self, network, inputs, batch_size: int = 4096) -> np.ndarray:
-        """Returns `network(inputs)` as numpy, computed in batches (inference mode)."""
+    def predict_in_batches(self, network, inputs, batch_size: int = 4096):
+        """Returns `network(inputs)` as numpy (a list for several outputs), in
+        inference mode, computed in batches.
+
+        It runs the backend's compiled predict function (jit on JAX,
+        tf.function on TF): many times faster than eager calls.
+        """
         arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         n = len(arrays[0])
-        outputs = []
+        chunks = []
         for start in range(0, n, batch_size):
             chunk = [a[start : start + batch_size] for a in arrays]
-            out = network(chunk if len(chunk) > 1 else chunk[0], training=False)
-            outputs.append(keras.ops.convert_to_numpy(out))
-        if not outputs:
-            shape = network.output_shape[1:] if hasattr(network, "output_shape") else ()
-            return np.zeros((0, *shape), dtype="float32")
-        return np.concatenate(outputs, axis=0)
+            out = network.predict_on_batch(chunk if len(chunk) > 1 else chunk[0])
+            chunks.append([np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out))
+        if not chunks:
+            shapes = [tuple(o.shape[1:]) for o in network.outputs]
+            empty = [np.zeros((0, *shape), dtype="float32") for shape in shapes]
+            return empty if len(empty) > 1 else empty[0]
+        if isinstance(chunks[0], list):
+            return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+        return np.concatenate(chunks, axis=0)
 
 
 def _split(batch, parts: int):

@@ -358,15 +358,8 @@ class CaloGAN(GenerativeModel):
         if self.n_classes > 1:
             index = 0 if particle is None else self.particle_index(particle)
             inputs.append(np.full((n, 1), index, dtype="int32"))
-        outs = [[], [], []]
-        for start in range(0, n, batch_size):
-            chunk = [a[start : start + batch_size] for a in inputs]
-            # predict_on_batch runs the backend's compiled predict function
-            # (jit on JAX, tf.function on TF): many times faster than eager calls.
-            for i, layer in enumerate(self.generator.predict_on_batch(chunk)):
-                outs[i].append(np.asarray(layer)[..., 0] * 1000.0)
-        return tuple(np.concatenate(o) if o else np.zeros((0, *LAYER_SHAPES[i]), "float32")
-                     for i, o in enumerate(outs))
+        layers = self.predict_in_batches(self.generator, inputs, batch_size=batch_size)
+        return tuple(layer[..., 0] * 1000.0 for layer in layers)
 
     def sample(self, n: int, condition=None, seed: int | None = None, particle=None):
         """Returns `n` showers as `CaloShowers` (cells in MeV, energies in GeV).
