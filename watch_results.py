@@ -11,9 +11,10 @@ The PNGs are written into RUN_DIR/plots/ and their paths printed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from physgan.cli import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,18 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
-    from physgan.errors import PhysganError, report
+def _watch(args: argparse.Namespace) -> None:
     from physgan.watch import watch_run
 
-    try:
-        paths = watch_run(args.run_dir, runs_root=args.runs, n_events=args.n,
-                          reference=args.reference, seed=args.seed)
-    except PhysganError as err:
-        return report(err)
+    paths = watch_run(args.run_dir, runs_root=args.runs, n_events=args.n, reference=args.reference, seed=args.seed)
     for path in paths:
         print(path)
     if args.show:
@@ -54,7 +47,10 @@ def main(argv=None) -> int:
             plt.axis("off")
             plt.title(Path(path).name)
         plt.show()
-    return 0
+
+
+def main(argv=None) -> int:
+    return run_command(build_parser(), argv, _watch)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ the figures into --out. Both files are in the CaloGAN HDF5 layout.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from physgan.cli import run_command
 
 
 def evaluate(generated, reference, out_dir: str | Path | None = None, classifier: bool = True,
@@ -94,24 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
+def _run(args: argparse.Namespace) -> None:
     from physgan.data.calogan import read_calogan
-    from physgan.errors import PhysganError, report
 
-    try:
-        generated = read_calogan(args.generated, max_events=args.max_events)
-        reference = read_calogan(args.reference, max_events=args.max_events)
-        metrics = evaluate(generated, reference, out_dir=args.out, classifier=not args.no_classifier,
-                           seed=args.seed)
-    except PhysganError as err:
-        return report(err)
+    generated = read_calogan(args.generated, max_events=args.max_events)
+    reference = read_calogan(args.reference, max_events=args.max_events)
+    metrics = evaluate(generated, reference, out_dir=args.out, classifier=not args.no_classifier, seed=args.seed)
     print(format_table(metrics))
     if args.out:
         print(f"physgan: wrote {Path(args.out) / 'metrics.json'} and {len(metrics['figures'])} figures")
-    return 0
+
+
+def main(argv=None) -> int:
+    return run_command(build_parser(), argv, _run)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from physgan.cli import run_command
 
 
 def _metrics_without_figures(path) -> dict | None:
@@ -76,18 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
-    from physgan.errors import PhysganError, report
-
-    try:
-        path = export_model(args.run_dir, args.out, args.quantize, args.metrics)
-    except PhysganError as err:
-        return report(err)
+def _run(args: argparse.Namespace) -> None:
+    path = export_model(args.run_dir, args.out, args.quantize, args.metrics)
     print(f"physgan: exported {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0
+
+
+def main(argv=None) -> int:
+    return run_command(build_parser(), argv, _run)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ complete, when the last chunk is written); MPD models write the digits CSV forma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from physgan.cli import run_command
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -110,16 +111,7 @@ def generate(args) -> Path:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
-    from physgan.errors import PhysganError, report
-
-    try:
-        generate(args)
-    except PhysganError as err:
-        return report(err)
-    return 0
+    return run_command(build_parser(), argv, generate)
 
 
 if __name__ == "__main__":
