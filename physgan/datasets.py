@@ -100,9 +100,31 @@ def _load_calogan(path, max_events, particle):
     return TrainingData("calogan", source, inputs, reference, reference.incident_energy, options)
 
 
+def ild_training_inputs(showers) -> dict:
+    """Returns the ILD models' training arrays: energy (N, 1) GeV, layers (N, 30, 30, 30, 1) MeV (raw, as the original)."""
+    return {
+        "energy": showers.incident_energy.reshape(-1, 1).astype("float32"),
+        "layers": showers.layers[..., None].astype("float32"),
+    }
+
+
+def _load_ild(path, max_events, particle):
+    """ILD-like 30x30x30 photon showers (a .h5 file in the Getting High layout, or the bundled sample)."""
+    from physgan.data.ild import bundled_sample_path, read_ild
+
+    if particle not in (None, "gamma", "photon"):
+        raise ConfigError(f"the ild data set holds photon showers; --particle {particle!r} is not available")
+    source = Path(path) if path else bundled_sample_path()
+    showers = read_ild(source, max_events=max_events)
+    energy = showers.incident_energy
+    options = {"energy_range": [float(np.floor(energy.min())), float(np.ceil(energy.max()))]}
+    return TrainingData("ild", source, ild_training_inputs(showers), showers, energy, options)
+
+
 _LOADERS = {
     "mpd_tpc": _load_mpd_tpc,
     "calogan": _load_calogan,
+    "ild": _load_ild,
 }
 
 

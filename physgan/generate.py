@@ -3,8 +3,10 @@
     python -m physgan.generate MODEL.keras --n 100000 --energy 1:100 --out showers.h5
     python -m physgan.generate runs/.../mpd_wgan_param.keras --n 5000 --angle 0:15 --out tpc.csv.gz
 
-CaloGAN models write the CaloGAN HDF5 layout in chunks (the file appears,
-complete, when the last chunk is written); MPD models write the digits CSV format.
+CaloGAN models write the CaloGAN HDF5 layout and ILD models (ild_gan, ild_wgan,
+bibae) the Getting High layout (group 30x30: energy, layers), in chunks (the
+file appears, complete, when the last chunk is written); MPD models write the
+digits CSV format.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", help="trained model file (.keras, or a legacy .h5 generator)")
     parser.add_argument("--n", type=int, required=True, help="number of events to generate")
     parser.add_argument("--out", required=True, help="output file (.h5 for calorimeter showers, .csv[.gz] for MPD events)")
-    parser.add_argument("--energy", type=parse_range, default=None, help="incident energy range in GeV, LOW:HIGH drawn uniformly, or one value (CaloGAN; default: the model's training range)")
+    parser.add_argument("--energy", type=parse_range, default=None, help="incident energy range in GeV, LOW:HIGH drawn uniformly, or one value (calorimeter models; default: the model's training range)")
     parser.add_argument("--angle", type=parse_range, default=None, help="crossing angle range in degrees, LOW:HIGH or one value (parametrized MPD models)")
     parser.add_argument("--particle", help="particle to generate (ACGAN models trained on several particles)")
     parser.add_argument("--batch-size", type=int, default=4096, help="events per generator call (default: 4096)")
@@ -89,6 +91,20 @@ def generate(args) -> Path:
                 cells = model.generate_cells(energies, particle=args.particle,
                                              seed=int(rng.integers(2**31)), batch_size=args.batch_size)
                 writer.append(CaloShowers(incident_energy=energies.astype("float32"), layers=cells, overflow=None))
+                progress.add(n)
+    elif hasattr(model, "generate_volumes"):  # ILD 30x30x30 showers (Getting High layout)
+        from physgan.data.ild import IldWriter
+
+        if out.suffix not in (".h5", ".hdf5"):
+            raise ConfigError(f"ILD showers are written as HDF5 (.h5), not {out.name}")
+        if args.particle is not None:
+            raise ConfigError("--particle applies to CaloGAN ACGAN models only; ILD models generate photons")
+        energy_range = args.energy or tuple(model.energy_range)
+        with IldWriter(out) as writer:
+            for first in range(0, args.n, args.chunk_size):
+                n = min(args.chunk_size, args.n - first)
+                writer.append(model.sample(n, condition=_conditions(rng, n, energy_range),
+                                           seed=int(rng.integers(2**31))))
                 progress.add(n)
     else:  # MPD TPC events
         from physgan.data.mpd import TPCEvents, write_digits_csv

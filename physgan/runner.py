@@ -32,12 +32,13 @@ def model_summary(name: str, **config) -> str:
     """Returns the parameter counts of every network of model `name`."""
     model = build_model(name, **config)
     lines = [f"{name} ({type(model).__name__}) on {keras.backend.backend()}"]
-    total = 0
+    total = total_trainable = 0
     for net_name, net in model.networks().items():
         count = net.count_params()
-        total += count
-        lines.append(f"  {net_name:<22} {count:>12,d} parameters")
-    lines.append(f"  {'total':<22} {total:>12,d}")
+        trainable = sum(int(np.prod(v.shape)) for v in net.trainable_variables)
+        total, total_trainable = total + count, total_trainable + trainable
+        lines.append(f"  {net_name:<22} {count:>12,d} parameters ({trainable:,d} trainable)")
+    lines.append(f"  {'total':<22} {total:>12,d} parameters ({total_trainable:,d} trainable)")
     return "\n".join(lines)
 
 

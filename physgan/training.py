@@ -254,6 +254,21 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         return np.concatenate(chunks, axis=0)
 
 
+def per_epoch_decay(learning_rate: float, decay: float, steps_per_epoch: int | None, updates_per_step: int = 1):
+    """Returns `learning_rate` multiplied by `decay` after every epoch (the
+    originals' per-epoch StepLR / ExponentialLR), or the constant when
+    `steps_per_epoch` is unknown or `decay` is 1.
+
+    `updates_per_step` is how many times the optimizer steps per training
+    step (critic repeats), so the decay stays per epoch.
+    """
+    if not steps_per_epoch or decay == 1.0:
+        return learning_rate
+    return keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, decay_steps=steps_per_epoch * updates_per_step, decay_rate=decay, staircase=True
+    )
+
+
 def _split(batch, parts: int):
     """Cuts every tensor of `batch` into `parts` equal pieces along axis 0."""
     sizes = {int(keras.ops.shape(t)[0]) for t in keras.tree.flatten(batch)}

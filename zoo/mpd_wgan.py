@@ -39,7 +39,7 @@ from keras import layers, ops
 from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
-from physgan.training import GenerativeModel, Update
+from physgan.training import GenerativeModel, Update, per_epoch_decay
 
 IMAGE_SHAPE = (8, 8, 1)
 
@@ -179,15 +179,9 @@ class MPDWGAN(GenerativeModel):
 
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
         def rmsprop(updates_per_step: int):
-            lr = self.learning_rate
-            if steps_per_epoch:
-                lr = keras.optimizers.schedules.ExponentialDecay(
-                    lr,
-                    decay_steps=steps_per_epoch * updates_per_step,
-                    decay_rate=self.lr_decay_per_epoch,
-                    staircase=True,
-                )
-            return keras.optimizers.RMSprop(lr)
+            return keras.optimizers.RMSprop(
+                per_epoch_decay(self.learning_rate, self.lr_decay_per_epoch, steps_per_epoch, updates_per_step)
+            )
 
         return {"generator": rmsprop(1), "critic": rmsprop(self.critic_steps)}
 

@@ -9,13 +9,17 @@ from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity, To
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
+from physgan.layers.volume import BroadcastToVolume, Log1p, Reparameterize
 
 __all__ = [
+    "BroadcastToVolume",
     "EnergyFeatures",
     "InpaintingGate",
     "LayerEnergy",
     "LocallyConnected2D",
+    "Log1p",
     "MinibatchDiscrimination",
+    "Reparameterize",
     "Sparsity",
     "TotalEnergy",
 ]

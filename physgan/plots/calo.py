@@ -47,8 +47,10 @@ def plot_average_showers(reference, generated, out_dir: str | Path) -> Path:
     return save_figure(fig, Path(out_dir) / "average_showers.png")
 
 
-def _draw_observable(ax, name: str, reference: np.ndarray, generated: np.ndarray) -> float:
-    style = OBSERVABLES[name]
+def draw_distribution(ax, style, reference: np.ndarray, generated: np.ndarray) -> float:
+    """Draws the normalised histograms of one observable (Geant4 filled,
+    generated as a line) with its separation power; returns that power.
+    `style` is a catalogue entry (`physgan.metrics.calo.Observable`)."""
     bins = common_bins(reference, generated, 50, log=style.log_x)
     power = separation_power(reference, generated, bins)
     for values, kwargs in ((reference, dict(histtype="stepfilled", alpha=0.35, label="Geant4")),
@@ -63,6 +65,10 @@ def _draw_observable(ax, name: str, reference: np.ndarray, generated: np.ndarray
     ax.set_ylabel("fraction of showers")
     ax.text(0.97, 0.95, f"sep. power {power:.3f}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
     return power
+
+
+def _draw_observable(ax, name: str, reference: np.ndarray, generated: np.ndarray) -> float:
+    return draw_distribution(ax, OBSERVABLES[name], reference, generated)
 
 
 def plot_calo_observables(reference, generated, out_dir: str | Path) -> list[Path]:

@@ -1,0 +1,100 @@
+"""Building blocks of the 3D (30x30x30) shower networks of the ILD models.
+
+Inputs, outputs and weights are channels-last on every backend; the
+convolution stacks may run channels-first inside (torch's fast layout, see
+`physgan.backend.IMAGE_DATA_FORMAT`), so these helpers take the internal
+`data_format`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+# The original PyTorch models' initialisation: weights N(0, 0.02), norm scales N(1, 0.02).
+CONV_INIT = keras.initializers.RandomNormal(0.0, 0.02)
+SCALE_INIT = keras.initializers.RandomNormal(1.0, 0.02)
+
+
+def to_internal_3d(x, data_format: str, name: str):
+    """Returns channels-last volume `x` (B, D, H, W, C) in the internal layout."""
+    return x if data_format == "channels_last" else layers.Permute((4, 1, 2, 3), name=name)(x)
+
+
+def to_channels_last_3d(x, data_format: str, name: str):
+    """Returns internal-layout volume `x` back in channels-last layout."""
+    return x if data_format == "channels_last" else layers.Permute((2, 3, 4, 1), name=name)(x)
+
+
+def spatial_layer_norm(data_format: str, name: str, init: bool = True) -> layers.LayerNormalization:
+    """Returns PyTorch's `LayerNorm([D, H, W])` on a 5D tensor: statistics and
+    an affine scale/offset per voxel over the spatial axes, per channel
+    (weights of shape (D, H, W) in both layouts)."""
+    axis = [1, 2, 3] if data_format == "channels_last" else [2, 3, 4]
+    return layers.LayerNormalization(
+        axis=axis, epsilon=1e-5, gamma_initializer=SCALE_INIT if init else "ones", name=name
+    )
+
+
+def channel_axis(data_format: str) -> int:
+    """Returns the channel axis of a 5D tensor in `data_format`."""
+    return -1 if data_format == "channels_last" else 1
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class Log1p(keras.layers.Layer):
+    """Returns log(1 + x) elementwise (the BIB-AE critic's log-energy branch)."""
+
+    def call(self, inputs):
+        return ops.log1p(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class BroadcastToVolume(keras.layers.Layer):
+    """Returns (B, C) features repeated over a volume: (B, C) -> (B, *spatial, C)
+    channels-last, or (B, C, *spatial) channels-first."""
+
+    def __init__(self, spatial_shape, data_format: str = "channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.spatial_shape = tuple(int(s) for s in spatial_shape)
+        self.data_format = data_format
+
+    def call(self, inputs):
+        batch, channels = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        ones = (1,) * len(self.spatial_shape)
+        if self.data_format == "channels_last":
+            x = ops.reshape(inputs, (batch, *ones, channels))
+            return ops.broadcast_to(x, (batch, *self.spatial_shape, channels))
+        x = ops.reshape(inputs, (batch, channels, *ones))
+        return ops.broadcast_to(x, (batch, channels, *self.spatial_shape))
+
+    def compute_output_shape(self, input_shape):
+        if self.data_format == "channels_last":
+            return (input_shape[0], *self.spatial_shape, input_shape[1])
+        return (input_shape[0], input_shape[1], *self.spatial_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "spatial_shape": list(self.spatial_shape),
+                "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class Reparameterize(keras.layers.Layer):
+    """Returns the VAE latent z = [mu + exp(logvar / 2) * eps_enc, eps_rand].
+
+    Inputs: `mu`, `logvar` (B, n_encoded) and `noise` (B, n_encoded + n_random)
+    standard normal. The last n_random dimensions carry no information from the
+    encoder (mu = 0, logvar = 0), as in BIB-AE's 24 encoded + 488 pure latents.
+    """
+
+    def call(self, inputs):
+        mu, logvar, noise = inputs
+        n_encoded = mu.shape[-1]
+        encoded = mu + ops.exp(0.5 * logvar) * noise[:, :n_encoded]
+        return ops.concatenate([encoded, noise[:, n_encoded:]], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[2]

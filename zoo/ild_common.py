@@ -1,0 +1,81 @@
+"""What the three ILD "Getting High" models share (arXiv:2005.05334).
+
+Showers are 30 x 30 x 30 cells in MeV indexed [layer, x, y]; the condition is
+the incident photon energy in GeV (10-100 GeV in the paper), fed raw as in the
+original. Training batches are dicts: `energy` (B, 1) GeV and `layers`
+(B, 30, 30, 30, 1) MeV. Generated cells below half a MIP (0.1 MeV) are set to
+zero, as the original generation scripts did.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from physgan.training import GenerativeModel
+
+SHOWER_SHAPE = (30, 30, 30)
+ENERGY_RANGE = (10.0, 100.0)
+MIP_THRESHOLD_MEV = 0.1
+
+
+class IldModel(GenerativeModel):
+    """Base of the ILD models: energy conditions, thresholds, config.
+
+    Subclasses call `super().__init__(options, **kwargs)` with their
+    constructor options (what `get_config` returns) and define
+    `generate_volumes(energies, rng) -> (n, 30, 30, 30) MeV`.
+    """
+
+    def __init__(self, options: dict, **kwargs):
+        super().__init__(**kwargs)
+        options = dict(options)
+        options["energy_range"] = [float(v) for v in options.get("energy_range", ENERGY_RANGE)]
+        low, high = options["energy_range"]
+        if not 0 < low < high:
+            raise ValueError(f"energy_range must be 0 < low < high GeV, got {options['energy_range']}")
+        self._options = options
+        self.energy_range = (low, high)
+        self.mip_threshold = float(options.get("mip_threshold", MIP_THRESHOLD_MEV))
+        self.seed = options.get("seed")
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        return ("energy", "layers")
+
+    def generate_volumes(self, energies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def energies_for(self, n: int, condition, rng: np.random.Generator) -> np.ndarray:
+        """Returns (n, 1) incident energies [GeV]: `condition` (scalar or (n,)),
+        or uniform over `energy_range` when it is None."""
+        if condition is None:
+            energies = rng.uniform(*self.energy_range, size=n)
+        else:
+            energies = np.broadcast_to(np.asarray(condition, dtype="float64").reshape(-1), (n,))
+        return energies.astype("float32").reshape(n, 1)
+
+    def sample(self, n: int, condition=None, seed: int | None = None):
+        """Returns `n` showers as `IldShowers` (cells in MeV, energies in GeV).
+
+        Args:
+            n: number of showers.
+            condition: incident energies in GeV (a scalar or (n,)); None draws
+                them uniformly over `energy_range`.
+            seed: makes the draw reproducible (the same on every backend).
+        """
+        from physgan.data.ild import IldShowers
+
+        rng = np.random.default_rng(seed)
+        energies = self.energies_for(n, condition, rng)
+        volumes = self.generate_volumes(energies, rng)
+        volumes = np.where(volumes >= self.mip_threshold, volumes, 0.0).astype("float32")
+        return IldShowers(incident_energy=energies[:, 0], layers=volumes)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable, **self._options}
+
+
+def volumes_from_output(output) -> np.ndarray:
+    """Returns the (n, 30, 30, 30) cells of a generator output (n, 30, 30, 30, 1)."""
+    return np.asarray(output)[..., 0]
+
