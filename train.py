@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--particles", metavar="FILE.yaml", help="CaloGAN: the original particles.yaml (particle name -> HDF5 file); several particles train an ACGAN")
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the original's)")
     parser.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: one pass over the data)")
-    parser.add_argument("--stream", action="store_true", default=None, help="CaloGAN: read training batches from disk as they are needed (files bigger than memory) instead of loading the file")
+    parser.add_argument("--stream", action="store_true", default=None, help="CaloGAN and ILD models: read training batches from disk as they are needed (files bigger than memory) instead of loading the file")
     parser.add_argument("--max-events", type=int, help="use at most this many events of the data file")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the original's)")
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND; default: the environment's, else tensorflow)")

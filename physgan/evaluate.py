@@ -6,7 +6,8 @@
 Prints a table of the separation power of every observable, FPD and KPD on
 the observables (with uncertainties), and the classifier AUCs (low-level on
 cells / E_incident, high-level on the observables); writes metrics.json and
-the figures into --out. Both files are in the CaloGAN HDF5 layout.
+the figures into --out. Both files are in the CaloGAN HDF5 layout, or both in
+the ILD Getting High layout (30x30x30 showers; 3D observables and profiles).
 """
 
 from __future__ import annotations
@@ -16,14 +17,34 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from physgan.cli import run_command
+from physgan.errors import DataError
+
+
+def _suite(showers):
+    """Returns (observables_fn, catalogue, matrix_fn, figures_fn) for the layout of `showers`."""
+    layers = showers.layers
+    if isinstance(layers, np.ndarray) and layers.ndim == 4:  # ILD 30x30x30
+        from physgan.metrics.ild import ILD_OBSERVABLES, ild_observable_matrix, ild_observables
+        from physgan.plots.ild import plot_ild
+
+        return ild_observables, ILD_OBSERVABLES, ild_observable_matrix, plot_ild
+    from physgan.metrics.calo import OBSERVABLES, observable_matrix, shower_observables
+    from physgan.plots.calo import plot_average_showers, plot_calo_observables
+
+    def figures(reference, generated, out_dir):
+        return [plot_average_showers(reference, generated, out_dir),
+                *plot_calo_observables(reference, generated, out_dir)]
+
+    return shower_observables, OBSERVABLES, observable_matrix, figures
 
 
 def evaluate(generated, reference, out_dir: str | Path | None = None, classifier: bool = True,
              seed: int = 0, log=print) -> dict:
-    """Returns the metrics of `generated` against `reference` (both `CaloShowers`);
-    with `out_dir`, also writes metrics.json and the figures there."""
-    from physgan.metrics.calo import OBSERVABLES, observable_matrix, shower_observables
+    """Returns the metrics of `generated` against `reference` (both `CaloShowers`,
+    or both `IldShowers`); with `out_dir`, also writes metrics.json and the figures there."""
     from physgan.metrics.classifier import classifier_auc, low_level_features
     from physgan.metrics.distances import (
         common_bins,
@@ -32,13 +53,17 @@ def evaluate(generated, reference, out_dir: str | Path | None = None, classifier
         separation_power,
     )
 
+    observables, catalogue, matrix, figures = _suite(reference)
+    if _suite(generated)[1] is not catalogue:
+        raise DataError("generated and reference showers have different layouts (CaloGAN vs ILD)")
     start = time.perf_counter()
-    real, fake = shower_observables(reference), shower_observables(generated)
+    real, fake = observables(reference), observables(generated)
     metrics = {"n_reference": len(reference), "n_generated": len(generated), "separation_power": {}}
-    for name, style in OBSERVABLES.items():
-        bins = common_bins(real[name], fake[name], 50, log=style.log_x)
-        metrics["separation_power"][name] = separation_power(real[name], fake[name], bins)
-    real_matrix, fake_matrix = observable_matrix(real), observable_matrix(fake)
+    for name, style in catalogue.items():
+        if name in real and name in fake:
+            bins = common_bins(real[name], fake[name], 50, log=style.log_x)
+            metrics["separation_power"][name] = separation_power(real[name], fake[name], bins)
+    real_matrix, fake_matrix = matrix(real), matrix(fake)
     metrics["fpd"], metrics["fpd_error"] = frechet_physics_distance(real_matrix, fake_matrix, seed=seed)
     metrics["kpd"], metrics["kpd_error"] = kernel_physics_distance(real_matrix, fake_matrix, seed=seed)
     log(f"physgan: observables, FPD, KPD in {time.perf_counter() - start:.1f} s")
@@ -54,13 +79,10 @@ def evaluate(generated, reference, out_dir: str | Path | None = None, classifier
     metrics["seconds"] = time.perf_counter() - start
     if out_dir is not None:
         from physgan.artifacts import write_json
-        from physgan.plots.calo import plot_average_showers, plot_calo_observables
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        figures = [plot_average_showers(reference, generated, out_dir),
-                   *plot_calo_observables(reference, generated, out_dir)]
-        metrics["figures"] = [str(p) for p in figures]
+        metrics["figures"] = [str(p) for p in figures(reference, generated, out_dir)]
         write_json(out_dir / "metrics.json", metrics)
     return metrics
 
@@ -83,8 +105,8 @@ def format_table(metrics: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m physgan.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("generated", help="generated showers (CaloGAN HDF5, e.g. from python -m physgan.generate)")
-    parser.add_argument("reference", help="reference Geant4 showers (CaloGAN HDF5)")
+    parser.add_argument("generated", help="generated showers (CaloGAN or ILD HDF5, e.g. from python -m physgan.generate)")
+    parser.add_argument("reference", help="reference Geant4 showers (the same layout)")
     parser.add_argument("--out", help="folder for metrics.json and the figures (default: print only)")
     parser.add_argument("--max-events", type=int, help="use at most this many showers of each file")
     parser.add_argument("--no-classifier", action="store_true", help="skip the two classifier trainings")
@@ -93,11 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> None:
-    from physgan.data.calogan import read_calogan
+def read_showers(path: str | Path, max_events: int | None = None):
+    """Returns the showers of an HDF5 file in the CaloGAN or the ILD (Getting High) layout."""
+    import h5py
 
-    generated = read_calogan(args.generated, max_events=args.max_events)
-    reference = read_calogan(args.reference, max_events=args.max_events)
+    from physgan.data.calogan import read_calogan
+    from physgan.data.ild import read_ild
+
+    try:
+        with h5py.File(path, "r") as f:
+            ild = "30x30" in f or ("layers" in f and "layer_0" not in f)
+    except OSError:
+        ild = False  # read_calogan names the problem
+    return read_ild(path, max_events=max_events) if ild else read_calogan(path, max_events=max_events)
+
+
+def _run(args: argparse.Namespace) -> None:
+    generated = read_showers(args.generated, max_events=args.max_events)
+    reference = read_showers(args.reference, max_events=args.max_events)
     metrics = evaluate(generated, reference, out_dir=args.out, classifier=not args.no_classifier, seed=args.seed)
     print(format_table(metrics))
     if args.out:

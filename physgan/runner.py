@@ -97,19 +97,19 @@ def _repeated_to_fill(inputs: dict, n_needed: int) -> dict:
 
 
 def _training_data(dataset: str, options: dict, batch_size: int):
-    """Returns (TrainingData, CaloGANStream or None): with --stream only one
+    """Returns (TrainingData, ShowerStream or None): with --stream only one
     batch is read here (model options, checks); fit then reads from disk."""
     path = options.get("particles") or options.get("data")
     if not options.get("stream"):
         data = load_training_data(dataset, path, options.get("max_events"), options.get("particle"))
         return data, None
-    if dataset != "calogan" or options.get("particles"):
-        raise ConfigError("--stream reads one CaloGAN HDF5 file (--data or the bundled sample), not "
-                          f"{'a particles.yaml' if options.get('particles') else dataset}")
-    from physgan.streaming import CaloGANStream
+    from physgan.streaming import STREAMS
 
+    if dataset not in STREAMS or options.get("particles"):
+        raise ConfigError("--stream reads one CaloGAN or ILD HDF5 file (--data or the bundled sample), not "
+                          f"{'a particles.yaml' if options.get('particles') else dataset}")
     data = load_training_data(dataset, path, batch_size, options.get("particle"))
-    stream = CaloGANStream(data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
+    stream = STREAMS[dataset](data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
     data.model_options["energy_range"] = stream.energy_range
     return data, stream
 

@@ -1,9 +1,12 @@
-"""Training batches read from disk, for CaloGAN files bigger than memory.
+"""Training batches read from disk, for shower files bigger than memory.
 
-`CaloGANStream` is a `keras.utils.PyDataset`: `fit` asks it for batch i, it
+`ShowerStream` is a `keras.utils.PyDataset`: `fit` asks it for batch i, it
 reads that batch's events (one contiguous range of the HDF5 file, validated
 like every read) and converts them to training units. The order of the
-batches is shuffled every epoch; memory holds a few batches, never the file.
+batches is shuffled every epoch; memory holds a few batches, never the file
+(the ILD training set of the paper is ~200 GB). `CaloGANStream` and
+`IldStream` are the streams of the two calorimeter layouts; pass
+`workers=N, use_multiprocessing=...` as for any PyDataset.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import h5py
 import keras
 import numpy as np
 
-from physgan.data.calogan import read_calogan
-from physgan.datasets import calogan_training_inputs
 from physgan.errors import ConfigError
 
 
-class CaloGANStream(keras.utils.PyDataset):
-    """Shuffled batches of `batch_size` showers of one CaloGAN file, read on demand.
+class ShowerStream(keras.utils.PyDataset):
+    """Shuffled batches of `batch_size` showers of one HDF5 file, read on demand.
+
+    Subclasses set `read(path, max_events, start)` (returns showers with
+    `.incident_energy`), `to_inputs(showers)` (the training dict) and
+    `energy_dataset(file)` (the h5py dataset of incident energies).
 
     Args:
-        path: CaloGAN HDF5 file.
+        path: HDF5 file.
         batch_size: showers per batch (the last incomplete batch is dropped).
         max_events: use only the first events of the file.
         seed: seed of the batch order.
@@ -33,10 +38,10 @@ class CaloGANStream(keras.utils.PyDataset):
                  seed: int | None = 0, **kwargs):
         super().__init__(**kwargs)
         self.path = Path(path)
-        read_calogan(self.path, max_events=1)  # the layout, with read_calogan's errors
+        self.read(self.path, max_events=1, start=0)  # the layout, with the reader's errors
         with h5py.File(self.path, "r") as f:
-            n = len(f["energy"])
-            self.energies = np.asarray(f["energy"][: max_events or n], dtype="float32").reshape(-1)
+            energies = self.energy_dataset(f)
+            self.energies = np.asarray(energies[: max_events or len(energies)], dtype="float32").reshape(-1)
         self.batch_size = int(batch_size)
         self.n_batches = len(self.energies) // self.batch_size
         if self.n_batches < 1:
@@ -55,7 +60,52 @@ class CaloGANStream(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> dict:
         start = int(self.order[index % self.n_batches]) * self.batch_size
-        return calogan_training_inputs(read_calogan(self.path, max_events=self.batch_size, start=start))
+        return self.to_inputs(self.read(self.path, max_events=self.batch_size, start=start))
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(self.n_batches)
+
+
+class CaloGANStream(ShowerStream):
+    """Batches of a CaloGAN-layout file (energy, layer_0..2) in CaloGAN's training units."""
+
+    @staticmethod
+    def read(path, max_events, start):
+        from physgan.data.calogan import read_calogan
+
+        return read_calogan(path, max_events=max_events, start=start)
+
+    @staticmethod
+    def to_inputs(showers):
+        from physgan.datasets import calogan_training_inputs
+
+        return calogan_training_inputs(showers)
+
+    @staticmethod
+    def energy_dataset(f):
+        return f["energy"]
+
+
+class IldStream(ShowerStream):
+    """Batches of an ILD Getting High file (group 30x30 or root: energy, layers)."""
+
+    @staticmethod
+    def read(path, max_events, start):
+        from physgan.data.ild import read_ild
+
+        return read_ild(path, max_events=max_events, start=start)
+
+    @staticmethod
+    def to_inputs(showers):
+        from physgan.datasets import ild_training_inputs
+
+        return ild_training_inputs(showers)
+
+    @staticmethod
+    def energy_dataset(f):
+        from physgan.data.ild import GROUP
+
+        return (f[GROUP] if GROUP in f else f)["energy"]
+
+
+STREAMS = {"calogan": CaloGANStream, "ild": IldStream}

@@ -128,3 +128,39 @@ def test_calogan_bad_input_gives_one_clear_line(args, message, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ild_model_streams_the_bundled_sample_generates_evaluates_and_is_watched(tmp_path):
+    from physgan.data.ild import bundled_sample_path, read_ild
+
+    backend = keras.backend.backend()
+    result = run("train.py", "--model", "ild_wgan", "--backend", backend, "--stream", "--batch-size", 8,
+                 "--max-events", 32, "--epochs", 1, "--steps-per-epoch", 2, "--set", "ngf=2", "--set", "ndf=2",
+                 "--set", "critic_steps=2", "--seed", 0, "--out", tmp_path / "runs", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "ild_photons.h5" in (run_dir / "config.json").read_text()  # the bundled sample
+
+    out = tmp_path / "showers.h5"
+    generated = subprocess.run(
+        [sys.executable, "-m", "physgan.generate", *map(str, [run_dir / "ild_wgan.keras", "--n", 40,
+         "--energy", "20:30", "--chunk-size", 16, "--out", out, "--backend", backend])],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=600,
+    )
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    showers = read_ild(out)
+    assert showers.layers.shape == (40, 30, 30, 30)
+    assert showers.incident_energy.min() >= 20 and showers.incident_energy.max() <= 30
+
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "physgan.evaluate", str(out), str(bundled_sample_path()),
+         "--max-events", "40", "--no-classifier", "--out", str(tmp_path / "eval")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=600,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "n_hits" in evaluated.stdout and (tmp_path / "eval" / "ild_profiles.png").exists()
+
+    watched = run("watch_results.py", run_dir, "--n", 40, "--backend", backend)
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    pngs = {Path(line).name for line in watched.stdout.split() if line.endswith(".png")}
+    assert pngs >= {"history.png", "ild_observables.png", "ild_profiles.png", "ild_average_showers.png"}

@@ -41,19 +41,36 @@ def test_paper_models_have_the_original_parameter_counts():
 
 @pytest.mark.parametrize("name", ["ild_gan", "ild_wgan", "bibae"])
 def test_trains_on_real_showers_saves_and_reloads_under_another_backend(name, photons, tmp_path):
-    model = physgan.get_model(name, seed=0, **TINY[name], **photons.model_options)
+    # No MIP threshold here: float round-off between backends must not flip cells across it.
+    # BIB-AE is compared without its post-processor: the post-processor's LayerNorms
+    # normalise channels dominated by the broadcast (sum, E) condition (raw MeV, as
+    # the original), where float32 round-off of the convolution is amplified ~100x
+    # (measured: 2e-4 of 146 before the norm, 6e-2 of 10 after); the decoder's
+    # LayerNorms over 60^3 and 30^3 volumes still sum ~10^5 terms.
+    options = dict(use_post_processor=False) if name == "bibae" else {}
+    model = physgan.get_model(name, seed=0, mip_threshold=0.0, **options, **TINY[name], **photons.model_options)
     model.compile(steps_per_epoch=2)
     batch_size = 8 if name != "bibae" else 4
     energies = np.array([12.0, 40.0, 70.0, 95.0])
+    tolerance = 1e-3 if name == "bibae" else 1e-4
     history = check_train_save_reload(model, photons.inputs, tmp_path, batch_size=batch_size,
-                                      condition=energies, n_samples=4, steps=2, all_backends=False)
+                                      condition=energies, n_samples=4, steps=2, all_backends=False,
+                                      rtol=tolerance, atol=tolerance)
     assert all(np.isfinite(v[-1]) for v in history.history.values())
     showers = model.sample(4, condition=energies, seed=1)
     assert showers.layers.shape == (4, 30, 30, 30)
     np.testing.assert_array_equal(showers.incident_energy, energies.astype("float32"))
-    cells = showers.layers
-    assert np.all(cells >= 0)
-    assert not np.any((cells > 0) & (cells < 0.1)), "cells below half a MIP must be zeroed"
+    assert np.all(showers.layers >= 0)
+
+
+@pytest.mark.parametrize("name", ["ild_gan", "bibae"])
+def test_generated_cells_below_half_a_mip_are_zeroed(name):
+    model = physgan.get_model(name, seed=0, **TINY[name])
+    cells = model.sample(3, condition=50.0, seed=0).layers
+    raw = physgan.get_model(name, seed=0, mip_threshold=0.0, **TINY[name]).sample(3, condition=50.0, seed=0).layers
+    assert np.any((raw > 0) & (raw < 0.1)), "the test needs sub-threshold cells"
+    assert np.all((cells == 0) | (cells >= 0.1))
+    np.testing.assert_allclose(cells[raw >= 0.1], raw[raw >= 0.1], rtol=1e-5)
 
 
 def test_energy_condition_defaults_to_the_training_range(photons):

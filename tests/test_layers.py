@@ -162,3 +162,26 @@ def test_inpainting_gate_weights_survive_a_keras_file(tmp_path):
     model.save(tmp_path / "gate.keras")
     reloaded = keras.saving.load_model(tmp_path / "gate.keras")
     np.testing.assert_allclose(_numpy(reloaded(x)), _numpy(model(x)), rtol=1e-6)
+
+
+def test_spatial_layer_norm_is_pytorch_layernorm_and_stable_for_nearly_constant_channels():
+    from physgan.layers import SpatialLayerNorm
+
+    rng = np.random.default_rng(0)
+    # A channel nearly constant over the volume: mean 100, spread 0.1 (the
+    # BIB-AE post-processor's broadcast condition); in float32, E[x^2] - E[x]^2
+    # is off by ~10% here.
+    x = (100.0 + 0.1 * rng.standard_normal((2, 5, 6, 7, 3))).astype("float32")
+    layer = SpatialLayerNorm(data_format="channels_last", scale_initializer="random_normal")
+    got = keras.ops.convert_to_numpy(layer(x))
+    x64 = x.astype("float64")
+    mean = x64.mean(axis=(1, 2, 3), keepdims=True)
+    var = ((x64 - mean) ** 2).mean(axis=(1, 2, 3), keepdims=True)
+    gamma, beta = (keras.ops.convert_to_numpy(w)[..., None] for w in (layer.gamma, layer.beta))
+    expected = (x64 - mean) / np.sqrt(var + 1e-5) * gamma + beta
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-3)
+    assert layer.gamma.shape == (5, 6, 7)
+    first = SpatialLayerNorm(data_format="channels_first")
+    last = SpatialLayerNorm(data_format="channels_last")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(np.moveaxis(x, -1, 1))),
+                               np.moveaxis(keras.ops.convert_to_numpy(last(x)), -1, 1), atol=2e-3)

@@ -36,3 +36,16 @@ def test_a_model_trains_from_the_stream(shared_data):
 def test_stream_needs_a_full_batch(shared_data):
     with pytest.raises(ConfigError, match="fewer than one batch"):
         CaloGANStream(shared_data / "calogan_gamma.h5", batch_size=64, max_events=10)
+
+
+def test_ild_stream_serves_training_batches_of_the_getting_high_layout(shared_data):
+    from physgan.data.ild import read_ild
+    from physgan.streaming import IldStream
+
+    path = shared_data / "ild_photons.h5"  # datasets at the file root
+    stream = IldStream(path, batch_size=4, max_events=12, seed=0)
+    assert len(stream) == 3 and stream.energy_range[0] >= 10 and stream.energy_range[1] <= 100
+    batch = stream[1]
+    start = int(stream.order[1]) * 4
+    assert batch["layers"].shape == (4, 30, 30, 30, 1)
+    np.testing.assert_array_equal(batch["layers"][..., 0], read_ild(path, max_events=4, start=start).layers)

@@ -34,8 +34,9 @@ hits, stride 25, the first 2000 hits, alpha 200). Adam betas (0.5, 0.9): 5e-4
 (autoencoder, critic, post-processor), 2e-3 (latent critic), all x0.95 per
 epoch. The paper trained up to 1000 epochs.
 
-Generation: z ~ N(0, 1)^512 -> decoder -> post-processor -> cells below 0.1 MeV
-set to 0.
+Generation: z ~ N(0, 1)^512 -> decoder -> post-processor (unless
+`use_post_processor=False`: the plain BIB-AE of the paper) -> cells below
+0.1 MeV set to 0.
 
 Parameter counts (`python train.py --model bibae --summary`, trainable):
 autoencoder 71,491,176 (encoder 35,226,080, decoder 36,265,096), critic
@@ -50,7 +51,10 @@ Departures, and why:
   phases; the epoch count comes from `steps_per_epoch` given to `compile`.
 - The first transposed convolution (k3 s3) uses no padding: PyTorch's padding 1
   with output_size 30 shifts the volume by one cell and leaves the last plane
-  without input. The k3 s2 one is "same" (60^3), as PyTorch's output_size gives.
+  without input. The k3 s2 one drops the first plane of its 61^3 output on
+  each axis (PyTorch's padding 1 + output_size 60 keeps the same cells);
+  Keras' "same" would crop asymmetrically, and not the same way on every
+  backend.
 - Initialisation: PyTorch's default (uniform, variance 1/(3 fan_in)) for the
   kernels, biases 0, LayerNorm scales 1 (the BIB-AE code applies no init).
 - The generate scripts multiply the energy label by 100 (inconsistent with the
@@ -125,7 +129,8 @@ def build_decoder(ngf: int = 8, latent_dim: int = 512, hidden: int | None = None
     x = to_internal_3d(x, data_format, "to_internal_layout")
     conv = dict(data_format=data_format, **_CONV)
     x = _norm_lrelu(layers.Conv3DTranspose(ngf, 3, strides=3, name="deconv_30", **conv)(x), data_format, "deconv_30")
-    x = layers.Conv3DTranspose(ngf * 2, 3, strides=2, padding="same", name="deconv_60", **conv)(x)
+    x = layers.Conv3DTranspose(ngf * 2, 3, strides=2, name="deconv_60", **conv)(x)  # 30 -> 61
+    x = layers.Cropping3D(((1, 0), (1, 0), (1, 0)), data_format=data_format, name="crop_to_60")(x)
     x = _norm_lrelu(x, data_format, "deconv_60")
     x = _norm_lrelu(layers.Conv3D(ngf, 2, strides=2, name="conv_0", **conv)(x), data_format, "conv_0")
     for i, filters in enumerate((ngf * 2, ngf * 4, ngf * 2), start=1):
@@ -272,6 +277,7 @@ class BIBAE(IldModel):
         latent_critic_lr: float = 2e-3,
         lr_decay_per_epoch: float = 0.95,
         train_post_processor: bool = True,
+        use_post_processor: bool = True,
         energy_range: tuple[float, float] = (10.0, 100.0),
         mip_threshold: float = 0.1,
         seed: int | None = None,
@@ -288,7 +294,7 @@ class BIBAE(IldModel):
             hit_mmd=[int(hit_mmd[0]), int(hit_mmd[1]), int(hit_mmd[2]), float(hit_mmd[3])],
             learning_rate=float(learning_rate), latent_critic_lr=float(latent_critic_lr),
             lr_decay_per_epoch=float(lr_decay_per_epoch), train_post_processor=bool(train_post_processor),
-            energy_range=energy_range, mip_threshold=float(mip_threshold), seed=seed,
+            use_post_processor=bool(use_post_processor), energy_range=energy_range, mip_threshold=float(mip_threshold), seed=seed,
         )
         super().__init__(options, **kwargs)
         if not 0 < options["n_encoded"] <= options["latent_dim"]:
@@ -410,10 +416,12 @@ class BIBAE(IldModel):
 
     # --- generation ----------------------------------------------------------------------
 
-    def generate_volumes(self, energies, rng, post_process: bool = True):
+    def generate_volumes(self, energies, rng, post_process: bool | None = None):
+        """Returns decoded showers (n, 30, 30, 30) MeV for `energies` (n, 1) GeV,
+        post-processed unless `post_process` (default: `use_post_processor`) is False."""
         z = rng.standard_normal((len(energies), self.latent_dim)).astype("float32")
         showers = self.predict_in_batches(self.decoder, [z, energies], batch_size=64)
-        if post_process:
+        if self._options["use_post_processor"] if post_process is None else post_process:
             showers = self.predict_in_batches(self.post_processor, [showers, energies], batch_size=64)
         return volumes_from_output(showers)
 

@@ -9,7 +9,7 @@ from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity, To
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
-from physgan.layers.volume import BroadcastToVolume, Log1p, Reparameterize
+from physgan.layers.volume import BroadcastToVolume, Log1p, Reparameterize, SpatialLayerNorm
 
 __all__ = [
     "BroadcastToVolume",
@@ -21,5 +21,6 @@ __all__ = [
     "MinibatchDiscrimination",
     "Reparameterize",
     "Sparsity",
+    "SpatialLayerNorm",
     "TotalEnergy",
 ]

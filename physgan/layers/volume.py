@@ -26,14 +26,56 @@ def to_channels_last_3d(x, data_format: str, name: str):
     return x if data_format == "channels_last" else layers.Permute((2, 3, 4, 1), name=name)(x)
 
 
-def spatial_layer_norm(data_format: str, name: str, init: bool = True) -> layers.LayerNormalization:
-    """Returns PyTorch's `LayerNorm([D, H, W])` on a 5D tensor: statistics and
-    an affine scale/offset per voxel over the spatial axes, per channel
-    (weights of shape (D, H, W) in both layouts)."""
-    axis = [1, 2, 3] if data_format == "channels_last" else [2, 3, 4]
-    return layers.LayerNormalization(
-        axis=axis, epsilon=1e-5, gamma_initializer=SCALE_INIT if init else "ones", name=name
-    )
+def spatial_layer_norm(data_format: str, name: str, init: bool = True) -> "SpatialLayerNorm":
+    """Returns PyTorch's `LayerNorm([D, H, W])` for a 5D tensor in `data_format`."""
+    return SpatialLayerNorm(data_format=data_format, scale_initializer=SCALE_INIT if init else "ones", name=name)
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class SpatialLayerNorm(keras.layers.Layer):
+    """PyTorch's `LayerNorm([D, H, W])` on a 5D tensor: per shower and channel,
+    normalise over the spatial axes, then scale and shift per voxel (weights
+    of shape (D, H, W) in both layouts).
+
+    The variance is computed in two passes, mean((x - mean)^2), on every
+    backend. `keras.layers.LayerNormalization` uses E[x^2] - E[x]^2 on
+    TensorFlow, which loses all precision when a channel is nearly constant
+    over the volume (the BIB-AE post-processor's broadcast energy condition),
+    so the same weights gave different showers on TensorFlow.
+    """
+
+    def __init__(self, data_format: str = "channels_last", epsilon: float = 1e-5,
+                 scale_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format
+        self.epsilon = float(epsilon)
+        self.scale_initializer = keras.initializers.get(scale_initializer)
+
+    def _spatial_axes(self) -> tuple[int, int, int]:
+        return (1, 2, 3) if self.data_format == "channels_last" else (2, 3, 4)
+
+    def build(self, input_shape):
+        spatial = tuple(input_shape[a] for a in self._spatial_axes())
+        self.gamma = self.add_weight(shape=spatial, initializer=self.scale_initializer, name="gamma")
+        self.beta = self.add_weight(shape=spatial, initializer="zeros", name="beta")
+
+    def call(self, inputs):
+        axes = self._spatial_axes()
+        mean = ops.mean(inputs, axis=axes, keepdims=True)
+        centred = inputs - mean
+        variance = ops.mean(ops.square(centred), axis=axes, keepdims=True)
+        normed = centred * ops.rsqrt(variance + self.epsilon)
+        gamma, beta = self.gamma, self.beta  # (D, H, W): broadcasts over (B, C, D, H, W)
+        if self.data_format == "channels_last":
+            gamma, beta = ops.expand_dims(gamma, -1), ops.expand_dims(beta, -1)
+        return normed * gamma + beta
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "epsilon": self.epsilon,
+                "scale_initializer": keras.initializers.serialize(self.scale_initializer)}
 
 
 def channel_axis(data_format: str) -> int:

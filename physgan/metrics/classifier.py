@@ -31,7 +31,11 @@ class ClassifierResult:
 def low_level_features(showers) -> np.ndarray:
     """Returns the cells divided by the incident energy (both MeV), and log10(E / GeV)."""
     energy = np.asarray(showers.incident_energy, "float64")
-    cells = np.concatenate([layer.reshape(len(layer), -1) for layer in showers.layers], axis=1)
+    layers = showers.layers
+    if isinstance(layers, np.ndarray):  # one volume per shower (ILD)
+        cells = layers.reshape(len(layers), -1)
+    else:  # several layer images per shower (CaloGAN)
+        cells = np.concatenate([layer.reshape(len(layer), -1) for layer in layers], axis=1)
     return np.concatenate([cells / (1000.0 * energy[:, None]), np.log10(energy)[:, None]], axis=1)
 
 

@@ -23,4 +23,8 @@ def plot_samples(dataset: str, reference, generated, out_dir: str | Path) -> lis
         from physgan.plots.calo import plot_average_showers, plot_calo_observables
 
         return [plot_average_showers(reference, generated, out_dir), *plot_calo_observables(reference, generated, out_dir)]
+    if dataset == "ild":
+        from physgan.plots.ild import plot_ild
+
+        return plot_ild(reference, generated, out_dir)
     raise ValueError(f"no figures are defined for data set {dataset!r}")

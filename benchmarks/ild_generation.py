@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""ILD Getting High generation speed: showers/s per model and backend, and the speed-up over Geant4.
+
+    python benchmarks/ild_generation.py                             # all models, all backends
+    python benchmarks/ild_generation.py --models bibae --backends torch --batches 1 64
+
+Every backend runs in its own process with the paper-size models (untrained
+weights: the speed does not depend on them). `model.sample(batch)` is timed
+as a user calls it (generator, for BIB-AE decoder + post-processor, the MIP
+threshold, incident energies uniform 10-100 GeV) in steady state after a
+warm-up call. The Geant4 reference is this project's ILD-like simulation:
+5-8 ms per GeV per shower on ONE core (../shared/data/README.md), i.e. 0.36 s
+for the mean 55 GeV at 6.5 ms/GeV; the speed-up is given per core used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GEANT4_SECONDS_PER_GEV = 6.5e-3  # one core, middle of 5-8 ms/GeV (shared/data/README.md)
+MEAN_ENERGY_GEV = 55.0  # uniform 10-100 GeV
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def child(args) -> dict:
+    import keras
+
+    import physgan
+
+    results = {}
+    for name in args.models:
+        model = physgan.get_model(name)
+        rates = {}
+        for batch in args.batches:
+            model.sample(batch, seed=0)  # warm-up: compiles the predict function
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < args.seconds or n == 0:
+                model.sample(batch, seed=n)
+                n += batch
+            rates[batch] = n / (time.perf_counter() - start)
+        results[name] = rates
+    return {"backend": keras.backend.backend(), "rates": results}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["ild_gan", "ild_wgan", "bibae"])
+    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 64, 256])
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per batch size")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads the backends may use")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(child(args)))
+        return 0
+
+    geant4 = GEANT4_SECONDS_PER_GEV * MEAN_ENERGY_GEV
+    print(f"machine: {args.threads} threads; Geant4 {geant4:.2f} s per 55 GeV photon shower on one core")
+    print(f"{'backend':<11} {'model':<9} {'batch':>6} {'showers/s':>10} {'ms/shower':>10} {'x Geant4/core':>14}")
+    for backend in args.backends:
+        env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": str(args.threads),
+               "TF_NUM_INTRAOP_THREADS": str(args.threads), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "PYTHONPATH": str(REPO_ROOT)}
+        cmd = [sys.executable, __file__, "--child", "--models", *args.models, "--batches", *map(str, args.batches),
+               "--seconds", str(args.seconds)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            print(f"{backend:<11} failed:\n{proc.stderr[-2000:]}")
+            continue
+        for name, rates in json.loads(lines[-1][7:])["rates"].items():
+            for batch, rate in rates.items():
+                print(f"{backend:<11} {name:<9} {batch:>6} {rate:>10,.1f} {1000 / rate:>10,.1f} "
+                      f"{rate * geant4 / args.threads:>14,.1f}")
+            best = max(rates, key=rates.get)
+            print(f"{backend:<11} {name:<9} best batch {best}: {rates[best]:,.1f} showers/s, "
+                  f"{rates[best] * geant4 / args.threads:,.1f}x Geant4 per core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

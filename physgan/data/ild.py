@@ -1,0 +1,428 @@
+"""The ILD "Getting High" HDF5 format: photon showers in a 30-layer Si-W calorimeter.
+
+One file holds N showers as two datasets: `energy` (N, 1) incident energy in
+GeV and `layers` (N, 30, 30, 30) cell energies in MeV indexed [layer, x, y]
+(arXiv:2005.05334). The original files keep both inside a group `30x30`; the
+project's Geant4 file has them at the file root. Readers look in the group
+first, then at the root. Writers write float32, gzip-compressed and chunked
+along the events, into the group `30x30` unless told group=None.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from physgan.data.calogan import _check_positive_int, _check_values, _chunk_events, _clip_noise, _shape_text
+from physgan.errors import DataError
+from physgan.fileio import atomic_path
+
+SHOWER_SHAPE = (30, 30, 30)  # [layer, x, y]
+# The original sets generated cells below half a MIP (0.1 MeV in the silicon) to 0.
+MIP_THRESHOLD_MEV = 0.1
+CELL_SIZE_MM = 5.088333  # the bin width of the original create_hdf5.py
+GROUP = "30x30"
+ENERGY_NAME, LAYERS_NAME = "energy", "layers"
+DEFAULT_COMPRESSION_LEVEL = 6
+SAMPLE_COMPRESSION_LEVEL = 9
+# The largest sample of the first events of shared/data/ild_photons.h5 that stays <= 5 MB.
+SAMPLE_EVENTS = 1090
+SAMPLE_NAME = "ild_photons.h5"
+
+
+# === Showers in memory ===
+
+@dataclass
+class IldShowers:
+    """N showers: incident_energy (N,) float32 GeV; layers (N, 30, 30, 30) float32 MeV [layer, x, y].
+
+    Arrays are converted to float32; `incident_energy` may be given as (N, 1)
+    and `layers` with a trailing channel axis (N, 30, 30, 30, 1).
+    """
+
+    incident_energy: np.ndarray  # (N,) float32 GeV
+    layers: np.ndarray  # (N, 30, 30, 30) float32 MeV
+
+    def __post_init__(self):
+        energy = np.asarray(self.incident_energy, dtype="float32")
+        if energy.ndim == 2 and energy.shape[1] == 1:
+            energy = energy[:, 0]
+        if energy.ndim != 1:
+            raise DataError(f"physgan: IldShowers: incident_energy has shape {energy.shape}, "
+                            f"expected (N,) or (N, 1)")
+        layers = np.asarray(self.layers, dtype="float32")
+        if layers.ndim == 5 and layers.shape[-1] == 1:
+            layers = layers[..., 0]
+        if layers.shape != (len(energy), *SHOWER_SHAPE):
+            raise DataError(f"physgan: IldShowers: layers has shape {layers.shape}, "
+                            f"expected {(len(energy), *SHOWER_SHAPE)}")
+        self.incident_energy, self.layers = energy, layers
+
+    @property
+    def n_events(self) -> int:
+        """Returns the number of showers."""
+        return len(self.incident_energy)
+
+    def __len__(self) -> int:
+        return self.n_events
+
+    def __getitem__(self, index) -> IldShowers:
+        """Returns the showers selected by a slice, an index array or a boolean mask (an int keeps one)."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return IldShowers(self.incident_energy[index], self.layers[index])
+
+    @classmethod
+    def concatenate(cls, showers: list[IldShowers]) -> IldShowers:
+        """Returns the showers of all items in order."""
+        showers = list(showers)
+        if not showers:
+            raise DataError("physgan: IldShowers.concatenate needs at least one IldShowers")
+        return cls(np.concatenate([s.incident_energy for s in showers]),
+                   np.concatenate([s.layers for s in showers]))
+
+    @property
+    def total_energy(self) -> np.ndarray:
+        """Returns float64 (N,): the energy deposited in all cells, in MeV."""
+        return self.layers.sum(axis=(1, 2, 3), dtype="float64")
+
+
+def apply_mip_threshold(layers: np.ndarray, threshold_mev: float = MIP_THRESHOLD_MEV) -> np.ndarray:
+    """Returns float32 `layers` with the cells below `threshold_mev` set to 0 (a new array)."""
+    if isinstance(threshold_mev, bool) or not isinstance(threshold_mev, (int, float, np.number)) \
+            or not np.isfinite(threshold_mev) or threshold_mev < 0:
+        raise DataError(f"physgan: threshold_mev must be a number >= 0, got {threshold_mev!r}")
+    layers = np.asarray(layers, dtype="float32")
+    return np.where(layers < threshold_mev, np.float32(0.0), layers)  # NaN stays NaN, to be seen
+
+
+# === Layout ===
+
+@contextlib.contextmanager
+def _open_ild(path: Path):
+    """Yields the open h5py.File at `path`; raises DataError if it is missing or not HDF5."""
+    if not path.exists():
+        raise DataError(f"physgan: ILD file {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"physgan: ILD file {path} is a folder, expected an HDF5 file")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as err:
+        raise DataError(f"physgan: cannot read ILD file {path}: {err}") from None
+    if not is_hdf5:
+        raise DataError(f"physgan: ILD file {path} is not an HDF5 file "
+                        f"(expected datasets energy, layers, in a group {GROUP!r} or at the root)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"physgan: cannot read ILD file {path}: {err}") from None
+    with f:
+        yield f
+
+
+def _contents(f: h5py.File, limit: int = 20) -> str:
+    """Returns the paths of the groups and datasets in `f`, comma-separated (the first `limit`)."""
+    names = []
+    f.visit(names.append)
+    shown = ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+    return shown or "nothing"
+
+
+def _layout(f: h5py.File, name: str) -> tuple[h5py.Group, int]:
+    """Returns (the group holding energy and layers, number of events); raises DataError on a bad layout."""
+    places = ([f[GROUP]] if isinstance(f.get(GROUP), h5py.Group) else []) + [f]
+    holder = next((g for g in places if ENERGY_NAME in g and LAYERS_NAME in g), None)
+    if holder is None:
+        first = places[0]
+        missing = " and ".join(repr(k) for k in (ENERGY_NAME, LAYERS_NAME) if k not in first)
+        if first is not f:
+            where = f"in group {GROUP!r}, and the file root does not hold both either"
+        else:
+            where = f"at the file root, and there is no group {GROUP!r}"
+        raise DataError(f"physgan: ILD file {name} has no dataset {missing} {where} (found: {_contents(f)})")
+    where = f"{GROUP}/" if holder is not f else ""
+    counts = {}
+    for key in (ENERGY_NAME, LAYERS_NAME):
+        dataset = holder[key]
+        if not isinstance(dataset, h5py.Dataset):
+            raise DataError(f"physgan: ILD file {name}: {where + key!r} is a group, expected a dataset")
+        if dataset.dtype.kind not in "fiu":
+            raise DataError(f"physgan: ILD file {name}: dataset {where + key!r} holds {dataset.dtype} values, "
+                            f"expected numbers")
+        n = dataset.shape[0] if dataset.ndim else None
+        if key == ENERGY_NAME:
+            ok = dataset.ndim == 1 or (dataset.ndim == 2 and dataset.shape[1] == 1)
+            want = f"({n}, 1) or ({n},)" if n is not None else "(N, 1) or (N,)"
+        else:
+            ok = dataset.ndim >= 1 and dataset.shape[1:] == SHOWER_SHAPE
+            want = _shape_text((n if n is not None else "N", *SHOWER_SHAPE))
+        if not ok:
+            raise DataError(f"physgan: ILD file {name}: dataset {where + key!r} has shape "
+                            f"{_shape_text(dataset.shape)}, expected {want}")
+        counts[key] = n
+    if counts[ENERGY_NAME] != counts[LAYERS_NAME]:
+        raise DataError(f"physgan: ILD file {name}: datasets hold different numbers of events "
+                        f"({where}energy: {counts[ENERGY_NAME]}, {where}layers: {counts[LAYERS_NAME]})")
+    if counts[ENERGY_NAME] == 0:
+        raise DataError(f"physgan: ILD file {name} holds no events")
+    return holder, counts[ENERGY_NAME]
+
+
+def _read_range(holder: h5py.Group, name: str, start: int, stop: int) -> IldShowers:
+    """Returns events [start, stop) of the open file, value-checked, tiny negatives clipped."""
+    try:
+        arrays = {key: np.asarray(holder[key][start:stop], dtype="float32") for key in (ENERGY_NAME, LAYERS_NAME)}
+    except OSError as err:
+        raise DataError(f"physgan: cannot read events {start}..{stop - 1} of ILD file {name}: {err}") from None
+    _check_values(f"physgan: ILD file {name}: ", arrays, start)
+    return IldShowers(arrays[ENERGY_NAME].reshape(-1), _clip_noise(arrays[LAYERS_NAME]))
+
+
+# === Reading ===
+
+def read_ild(path: str | Path, max_events: int | None = None, start: int = 0) -> IldShowers:
+    """Returns the showers of the ILD file `path`, validated (float32; cells in MeV, energy in GeV).
+
+    Reads events [start, start + max_events) (all from `start` when
+    max_events is None or larger than what is left), from the group `30x30`
+    or the file root. Raises DataError naming the file and dataset of any
+    problem: missing file or datasets, wrong shapes, different event counts,
+    NaN/inf, negative cells (beyond float noise of 1e-3 MeV, which is clipped
+    to 0, as for CaloGAN files) or an incident energy <= 0.
+    """
+    path = Path(path)
+    if max_events is not None:
+        max_events = _check_positive_int("max_events", max_events)
+    start = _check_positive_int("start", start, minimum=0)
+    with _open_ild(path) as f:
+        holder, n = _layout(f, path.name)
+        if start >= n:
+            raise DataError(f"physgan: start={start} is beyond the {n} events of ILD file {path.name}")
+        stop = n if max_events is None else min(n, start + max_events)
+        return _read_range(holder, path.name, start, stop)
+
+
+def ild_event_count(path: str | Path) -> int:
+    """Returns the number of showers of the ILD file `path` (layout checked, values not read)."""
+    path = Path(path)
+    with _open_ild(path) as f:
+        return _layout(f, path.name)[1]
+
+
+def iter_ild_chunks(path: str | Path, chunk_size: int = 1000, max_events: int | None = None):
+    """Returns an iterator of IldShowers of up to `chunk_size` events each, read from disk one at a time.
+
+    For files bigger than memory (the original trained on 950k showers,
+    about 200 GB). The layout is checked now, the values of each chunk when
+    it is read (DataError as read_ild).
+    """
+    path = Path(path)
+    chunk_size = _check_positive_int("chunk_size", chunk_size)
+    if max_events is not None:
+        max_events = _check_positive_int("max_events", max_events)
+    stop = ild_event_count(path)
+    stop = stop if max_events is None else min(stop, max_events)
+
+    def chunks():
+        with _open_ild(path) as f:
+            holder, _ = _layout(f, path.name)
+            for first in range(0, stop, chunk_size):
+                yield _read_range(holder, path.name, first, min(stop, first + chunk_size))
+
+    return chunks()
+
+
+def validate_ild_file(path: str | Path, chunk_size: int = 1000) -> int:
+    """Returns the number of showers of the ILD file `path`; raises DataError on any problem.
+
+    The checks of read_ild, `chunk_size` events at a time.
+    """
+    n = 0
+    for chunk in iter_ild_chunks(path, chunk_size=chunk_size):
+        n += len(chunk)
+    return n
+
+
+# === Writing ===
+
+class IldWriter:
+    """Writes showers to an ILD file in pieces: `with IldWriter(path) as w: w.append(showers)`.
+
+    Datasets `energy` (N, 1) and `layers` (N, 30, 30, 30) go into `group`
+    (None: the file root); they are resizable, chunked (a few events per
+    chunk), gzip-compressed float32. Everything goes to a temporary file
+    beside `path`, renamed onto `path` only when the with-block ends without
+    an exception (which leaves no file, or the old one, at `path`).
+    `attrs` become file attributes (also what the block adds to
+    `writer.attrs`), plus `n_events`; `n_written` counts the events appended. Showers with NaN/inf, negative
+    cells or incident energies <= 0 are refused (DataError).
+    """
+
+    def __init__(self, path: str | Path, group: str | None = GROUP, attrs: dict | None = None,
+                 compression_level: int = DEFAULT_COMPRESSION_LEVEL):
+        self.path = Path(path)
+        if group is not None and (not isinstance(group, str) or not group.strip("/")):
+            raise DataError(f"physgan: group must be a group name or None (the file root), got {group!r}")
+        self.group = group
+        self.attrs = dict(attrs or {})
+        if isinstance(compression_level, bool) or not isinstance(compression_level, (int, np.integer)) \
+                or not 0 <= compression_level <= 9:
+            raise DataError(f"physgan: compression_level must be an integer 0..9, got {compression_level!r}")
+        self.compression_level = int(compression_level)
+        self.n_written = 0
+        self._file = None
+        self._holder = None
+        self._stack = None
+
+    def __enter__(self) -> IldWriter:
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        try:
+            self._file = h5py.File(tmp, "w")
+            self._write_attrs()
+            holder = self._file if self.group is None else self._file.create_group(self.group)
+            for key, shape in ((ENERGY_NAME, (1,)), (LAYERS_NAME, SHOWER_SHAPE)):
+                holder.create_dataset(
+                    key, shape=(0, *shape), maxshape=(None, *shape), dtype="float32",
+                    chunks=(_chunk_events(shape), *shape), compression="gzip",
+                    compression_opts=self.compression_level, shuffle=key == LAYERS_NAME, track_times=False,
+                )
+            self._holder = holder
+        except BaseException as err:
+            self._close(err)
+            raise
+        return self
+
+    def _write_attrs(self) -> None:
+        for key, value in self.attrs.items():
+            try:
+                self._file.attrs[key] = value
+            except (TypeError, ValueError) as err:
+                raise DataError(f"physgan: cannot write {self.path.name}: attribute {key!r} = {value!r} "
+                                f"cannot be stored in HDF5 ({err})") from None
+
+    def _close(self, err: BaseException | None) -> None:
+        """Closes the file; renames it onto `path` when `err` is None, else deletes it."""
+        stack, self._stack = self._stack, None
+        try:
+            if self._file is not None:
+                self._file.close()
+        finally:
+            self._file = None
+            if err is None:
+                stack.close()
+            else:
+                with contextlib.suppress(BaseException):
+                    stack.__exit__(type(err), err, err.__traceback__)
+
+    def append(self, showers: IldShowers) -> None:
+        """Appends `showers` to the file; returns None."""
+        if self._file is None:
+            raise DataError("physgan: IldWriter.append called outside its with-block")
+        arrays = {ENERGY_NAME: showers.incident_energy.reshape(-1, 1), LAYERS_NAME: showers.layers}
+        _check_values(f"physgan: cannot write {self.path.name}: ", arrays, self.n_written)
+        n = len(showers)
+        if n == 0:
+            return
+        for key, values in arrays.items():
+            dataset = self._holder[key]
+            dataset.resize(self.n_written + n, axis=0)
+            dataset[self.n_written:] = values if key == ENERGY_NAME else np.maximum(values, 0.0)
+        self.n_written += n
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            try:
+                self._write_attrs()  # with what the block added to `attrs`
+                self._file.attrs["n_events"] = np.int64(self.n_written)
+            except BaseException as err:
+                self._close(err)
+                raise
+        self._close(exc)
+        return False
+
+
+def write_ild(path: str | Path, showers: IldShowers, group: str | None = GROUP, attrs: dict | None = None,
+              compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> Path:
+    """Returns `path` after writing `showers` there as an ILD file, atomically.
+
+    Into `group` (None: the file root); float32, gzip (`compression_level`)
+    with the shuffle filter on `layers`; `attrs` become file attributes, plus
+    `n_events`.
+    """
+    with IldWriter(path, group=group, attrs=attrs, compression_level=compression_level) as writer:
+        writer.append(showers)
+    return Path(path)
+
+
+# === Bundled sample ===
+
+def bundled_sample_path() -> Path:
+    """Returns the path of the bundled ILD sample (the first Geant4 photon showers, 10-100 GeV)."""
+    path = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME
+    if not path.is_file():
+        raise DataError(f"physgan: the bundled ILD sample {path} is missing; rebuild it with "
+                        f"`python -m physgan.data.ild make-sample ../shared/data/ild_photons.h5`")
+    return path
+
+
+def make_bundled_sample(source: str | Path, out: str | Path | None = None,
+                        n_events: int = SAMPLE_EVENTS) -> Path:
+    """Returns the path written: the first `n_events` showers of `source` as an ILD file.
+
+    Default `out`: the package's samples/ild_photons.h5. Group `30x30`,
+    float32, gzip level 9 with shuffle; keeps the source's attributes and
+    adds `source` and `events`.
+    """
+    source = Path(source)
+    n_events = _check_positive_int("n_events", n_events)
+    out = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME if out is None else Path(out)
+    showers = read_ild(source, max_events=n_events)
+    with h5py.File(source, "r") as f:
+        attrs = {key: value for key, value in f.attrs.items() if key != "n_events"}
+    attrs.update(source=source.name, events=f"first {len(showers)}")
+    return write_ild(out, showers, attrs=attrs, compression_level=SAMPLE_COMPRESSION_LEVEL)
+
+
+# === Command line ===
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the command-line parser of `python -m physgan.data.ild`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m physgan.data.ild",
+        description="Check ILD (Getting High) HDF5 files, or re-cut the bundled sample.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    validate = commands.add_parser("validate", help="check ILD files and print their number of showers")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="ILD HDF5 files")
+    sample = commands.add_parser("make-sample", help="write the first showers of SOURCE as the bundled sample")
+    sample.add_argument("source", metavar="SOURCE", help="an ILD file, e.g. ../shared/data/ild_photons.h5")
+    sample.add_argument("--out", help="the file to write (default: the package's samples/ild_photons.h5)")
+    sample.add_argument("--n", type=int, default=SAMPLE_EVENTS, help=f"showers to keep (default: {SAMPLE_EVENTS})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit code."""
+    from physgan.errors import PhysganError, report
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            for file in args.files:
+                print(f"physgan: {file}: {validate_ild_file(file)} events, valid")
+        else:
+            path = make_bundled_sample(args.source, args.out, args.n)
+            print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    except (PhysganError, OSError) as err:
+        return report(err)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
