@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backend_runner import run_child  # noqa: E402
+
 GEANT4_SECONDS_PER_SHOWER = 0.45  # one core, uniform 1-100 GeV e+ (shared/data/README.md)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def generator_flops_per_shower(generator) -> float:
@@ -116,19 +117,11 @@ def main() -> int:
     print(f"machine: {args.threads} threads, numpy sgemm {bound / 1e9:.1f} GFLOP/s")
     print(f"{'backend':<11} {'batch':>6} {'showers/s':>11} {'x Geant4/core':>14} {'of fp32 bound':>14}")
     for backend in args.backends:
-        env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": str(args.threads),
-               "TF_NUM_INTRAOP_THREADS": str(args.threads), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "PYTHONPATH": str(REPO_ROOT)}
-        cmd = [sys.executable, __file__, "--child", "--batches", *map(str, args.batches),
-               "--seconds", str(args.seconds), "--variant", args.variant, "--mode", args.mode]
-        if args.quantize:
-            cmd += ["--quantize", args.quantize]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(f"{backend:<11} failed:\n{proc.stderr[-2000:]}")
+        child_args = ["--batches", *map(str, args.batches), "--seconds", str(args.seconds), "--variant", args.variant,
+                      "--mode", args.mode] + (["--quantize", args.quantize] if args.quantize else [])
+        result = run_child(__file__, backend, child_args, threads=args.threads)
+        if result is None:
             continue
-        result = json.loads(lines[-1][7:])
         flops = result["flops_per_shower"]
         for batch, rate in result["rates"].items():
             speedup = rate * GEANT4_SECONDS_PER_SHOWER / args.threads

@@ -1,4 +1,5 @@
-"""Atomic file writes: write a temporary sibling, then rename it into place."""
+"""File helpers: atomic writes (a temporary sibling renamed into place) and
+HDF5 opening with one-line errors."""
 
 from __future__ import annotations
 
@@ -29,3 +30,31 @@ def atomic_path(path: str | Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def open_hdf5(path: Path, kind: str, expected: str):
+    """Yields the h5py.File at `path` open for reading; raises DataError naming
+    the `kind` of file (e.g. "CaloGAN") if it is missing, a folder, or not HDF5
+    (`expected` describes the datasets it should hold)."""
+    import h5py
+
+    from physgan.errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"physgan: {kind} file {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"physgan: {kind} file {path} is a folder, expected an HDF5 file")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as err:
+        raise DataError(f"physgan: cannot read {kind} file {path}: {err}") from None
+    if not is_hdf5:
+        raise DataError(f"physgan: {kind} file {path} is not an HDF5 file (expected {expected})")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"physgan: cannot read {kind} file {path}: {err}") from None
+    with f:
+        yield f

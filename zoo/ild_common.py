@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from physgan.data.ild import MIP_THRESHOLD_MEV, SHOWER_SHAPE  # noqa: F401 (SHOWER_SHAPE: for the models)
 from physgan.training import GenerativeModel
 
-SHOWER_SHAPE = (30, 30, 30)
 ENERGY_RANGE = (10.0, 100.0)
-MIP_THRESHOLD_MEV = 0.1
 
 
 class IldModel(GenerativeModel):
@@ -63,13 +62,12 @@ class IldModel(GenerativeModel):
                 them uniformly over `energy_range`.
             seed: makes the draw reproducible (the same on every backend).
         """
-        from physgan.data.ild import IldShowers
+        from physgan.data.ild import IldShowers, apply_mip_threshold
 
         rng = np.random.default_rng(seed)
         energies = self.energies_for(n, condition, rng)
-        volumes = self.generate_volumes(energies, rng)
-        volumes = np.where(volumes >= self.mip_threshold, volumes, 0.0).astype("float32")
-        return IldShowers(incident_energy=energies[:, 0], layers=volumes)
+        volumes = np.maximum(self.generate_volumes(energies, rng), 0.0)  # the post-processor is linear
+        return IldShowers(incident_energy=energies[:, 0], layers=apply_mip_threshold(volumes, self.mip_threshold))
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, **self._options}
@@ -79,3 +77,24 @@ def volumes_from_output(output) -> np.ndarray:
     """Returns the (n, 30, 30, 30) cells of a generator output (n, 30, 30, 30, 1)."""
     return np.asarray(output)[..., 0]
 
+
+
+def upsample_to_shower(x, ngf: int, norm, data_format: str):
+    """Returns the shower (B, 30, 30, 30, 1) of the GAN and WGAN generators from
+    their 4^3 volume: ConvT3d ngf*4, ngf*2, ngf (k4 s2, "same" = PyTorch's padding
+    1; `norm(data_format, name)`, ReLU; 4 -> 8 -> 16 -> 32), ConvT3d 1 k3 cropped
+    by 2 (PyTorch's padding 2; 32 -> 30), ReLU. No biases, weights N(0, 0.02)."""
+    from keras import layers
+
+    from physgan.layers.volume import CONV_INIT, to_channels_last_3d
+
+    conv = dict(use_bias=False, kernel_initializer=CONV_INIT, data_format=data_format)
+    for i, filters in enumerate((ngf * 4, ngf * 2, ngf)):
+        size = 8 << i
+        x = layers.Conv3DTranspose(filters, 4, strides=2, padding="same", name=f"deconv_{size}", **conv)(x)
+        x = norm(data_format, f"norm_{size}")(x)
+        x = layers.ReLU(name=f"relu_{size}")(x)
+    x = layers.Conv3DTranspose(1, 3, padding="valid", name="deconv_out", **conv)(x)
+    x = layers.Cropping3D(2, data_format=data_format, name="crop_to_30")(x)
+    x = layers.ReLU(name="shower")(x)
+    return to_channels_last_3d(x, data_format, "to_channels_last")

@@ -36,10 +36,10 @@ import keras
 from keras import layers, ops
 
 from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
-from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_channels_last_3d, to_internal_3d
+from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_internal_3d
 from physgan.registry import register_model
 from physgan.training import Update
-from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, volumes_from_output
+from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, upsample_to_shower, volumes_from_output
 
 
 def _batch_norm(data_format: str, name: str):
@@ -56,14 +56,7 @@ def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str = IMA
     x = to_internal_3d(x, data_format, "to_internal_layout")
     conv = dict(use_bias=False, kernel_initializer=CONV_INIT, data_format=data_format)
     x = layers.Conv3DTranspose(ngf * 8, 4, padding="valid", name="deconv_4", **conv)(x)
-    for i, filters in enumerate((ngf * 4, ngf * 2, ngf)):
-        x = layers.Conv3DTranspose(filters, 4, strides=2, padding="same", name=f"deconv_{8 << i}", **conv)(x)
-        x = _batch_norm(data_format, f"bn_{8 << i}")(x)
-        x = layers.ReLU(name=f"relu_{8 << i}")(x)
-    x = layers.Conv3DTranspose(1, 3, padding="valid", name="deconv_out", **conv)(x)
-    x = layers.Cropping3D(2, data_format=data_format, name="crop_to_30")(x)
-    x = layers.ReLU(name="shower")(x)
-    x = to_channels_last_3d(x, data_format, "to_channels_last")
+    x = upsample_to_shower(x, ngf, _batch_norm, data_format)
     return keras.Model([z, energy], x, name="generator")
 
 

@@ -54,7 +54,7 @@ from physgan.layers.volume import (
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import Update
-from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, volumes_from_output
+from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, upsample_to_shower, volumes_from_output
 
 _CONV = dict(use_bias=False, kernel_initializer=CONV_INIT)
 _DENSE = dict(kernel_initializer=CONV_INIT, bias_initializer="zeros")
@@ -71,15 +71,7 @@ def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str = IMA
         x = to_internal_3d(x, data_format, f"{name}_to_internal_layout")
         streams.append(layers.Conv3DTranspose(ngf * 4, 4, padding="valid", name=f"{name}_deconv_4", **conv)(x))
     x = layers.Concatenate(axis=channel_axis(data_format), name="energy_and_z")(streams)
-    for i, filters in enumerate((ngf * 4, ngf * 2, ngf)):
-        size = 8 << i
-        x = layers.Conv3DTranspose(filters, 4, strides=2, padding="same", name=f"deconv_{size}", **conv)(x)
-        x = spatial_layer_norm(data_format, f"ln_{size}")(x)
-        x = layers.ReLU(name=f"relu_{size}")(x)
-    x = layers.Conv3DTranspose(1, 3, padding="valid", name="deconv_out", **conv)(x)
-    x = layers.Cropping3D(2, data_format=data_format, name="crop_to_30")(x)
-    x = layers.ReLU(name="shower")(x)
-    x = to_channels_last_3d(x, data_format, "to_channels_last")
+    x = upsample_to_shower(x, ngf, spatial_layer_norm, data_format)
     return keras.Model([z, energy], x, name="generator")
 
 

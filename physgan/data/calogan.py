@@ -22,8 +22,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from physgan.cli import run_command
 from physgan.errors import ConfigError, DataError
-from physgan.fileio import atomic_path
+from physgan.fileio import atomic_path, open_hdf5
 
 LAYER_SHAPES = ((3, 96), (12, 12), (12, 6))
 LAYER_NAMES = ("layer_0", "layer_1", "layer_2")
@@ -178,26 +179,9 @@ def _check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-@contextlib.contextmanager
 def _open_calogan(path: Path):
-    """Yields the open h5py.File at `path`; raises DataError if it is missing or not HDF5."""
-    if not path.exists():
-        raise DataError(f"physgan: CaloGAN file {path} does not exist")
-    if path.is_dir():
-        raise DataError(f"physgan: CaloGAN file {path} is a folder, expected an HDF5 file")
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as err:
-        raise DataError(f"physgan: cannot read CaloGAN file {path}: {err}") from None
-    if not is_hdf5:
-        raise DataError(f"physgan: CaloGAN file {path} is not an HDF5 file "
-                        f"(expected datasets energy, {', '.join(LAYER_NAMES)})")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise DataError(f"physgan: cannot read CaloGAN file {path}: {err}") from None
-    with f:
-        yield f
+    """Returns the open CaloGAN file at `path` (a context manager); DataError if missing or not HDF5."""
+    return open_hdf5(path, "CaloGAN", f"datasets energy, {', '.join(LAYER_NAMES)}")
 
 
 def _layout(f: h5py.File, name: str) -> tuple[int, bool]:
@@ -520,23 +504,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> None:
+    if not args.files and not args.make_samples:
+        raise ConfigError("give CaloGAN files to validate or --make-samples SOURCE_DIR")
+    for file in args.files:
+        print(f"physgan: {file}: {validate_calogan_file(file)} events, valid")
+    if args.make_samples:
+        for path in make_bundled_samples(args.make_samples, args.out, args.events):
+            print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
-    from physgan.errors import PhysganError, report
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.files and not args.make_samples:
-        parser.error("give CaloGAN files to validate or --make-samples SOURCE_DIR")
-    try:
-        for file in args.files:
-            print(f"physgan: {file}: {validate_calogan_file(file)} events, valid")
-        if args.make_samples:
-            for path in make_bundled_samples(args.make_samples, args.out, args.events):
-                print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    except (PhysganError, OSError) as err:
-        return report(err)
-    return 0
+    return run_command(build_parser(), argv, _run)
 
 
 if __name__ == "__main__":

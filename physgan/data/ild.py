@@ -19,8 +19,9 @@ import h5py
 import numpy as np
 
 from physgan.data.calogan import _check_positive_int, _check_values, _chunk_events, _clip_noise, _shape_text
+from physgan.cli import run_command
 from physgan.errors import DataError
-from physgan.fileio import atomic_path
+from physgan.fileio import atomic_path, open_hdf5
 
 SHOWER_SHAPE = (30, 30, 30)  # [layer, x, y]
 # The original sets generated cells below half a MIP (0.1 MeV in the silicon) to 0.
@@ -103,26 +104,9 @@ def apply_mip_threshold(layers: np.ndarray, threshold_mev: float = MIP_THRESHOLD
 
 # === Layout ===
 
-@contextlib.contextmanager
 def _open_ild(path: Path):
-    """Yields the open h5py.File at `path`; raises DataError if it is missing or not HDF5."""
-    if not path.exists():
-        raise DataError(f"physgan: ILD file {path} does not exist")
-    if path.is_dir():
-        raise DataError(f"physgan: ILD file {path} is a folder, expected an HDF5 file")
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as err:
-        raise DataError(f"physgan: cannot read ILD file {path}: {err}") from None
-    if not is_hdf5:
-        raise DataError(f"physgan: ILD file {path} is not an HDF5 file "
-                        f"(expected datasets energy, layers, in a group {GROUP!r} or at the root)")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise DataError(f"physgan: cannot read ILD file {path}: {err}") from None
-    with f:
-        yield f
+    """Returns the open ILD file at `path` (a context manager); DataError if missing or not HDF5."""
+    return open_hdf5(path, "ILD", f"datasets energy, layers, in a group {GROUP!r} or at the root")
 
 
 def _contents(f: h5py.File, limit: int = 20) -> str:
@@ -407,21 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "validate":
+        for file in args.files:
+            print(f"physgan: {file}: {validate_ild_file(file)} events, valid")
+    else:
+        path = make_bundled_sample(args.source, args.out, args.n)
+        print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
-    from physgan.errors import PhysganError, report
-
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "validate":
-            for file in args.files:
-                print(f"physgan: {file}: {validate_ild_file(file)} events, valid")
-        else:
-            path = make_bundled_sample(args.source, args.out, args.n)
-            print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    except (PhysganError, OSError) as err:
-        return report(err)
-    return 0
+    return run_command(build_parser(), argv, _run)
 
 
 if __name__ == "__main__":

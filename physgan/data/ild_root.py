@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from physgan.cli import run_command
 from physgan.data.calogan import _check_positive_int
 from physgan.data.ild import CELL_SIZE_MM, GROUP, SHOWER_SHAPE, IldShowers, IldWriter
 from physgan.errors import ConfigError, DataError
@@ -229,20 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> None:
+    from physgan.data.ild import ild_event_count
+
+    path = root_to_ild(args.root_file, args.out_file, tree=args.tree,
+                       max_mc_particles=args.max_mc_particles, chunk_size=args.chunk_size)
+    print(f"physgan: wrote {path}: {ild_event_count(path)} showers")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
-    from physgan.errors import PhysganError, report
-
-    args = build_parser().parse_args(argv)
-    try:
-        path = root_to_ild(args.root_file, args.out_file, tree=args.tree,
-                           max_mc_particles=args.max_mc_particles, chunk_size=args.chunk_size)
-        from physgan.data.ild import ild_event_count
-
-        print(f"physgan: wrote {path}: {ild_event_count(path)} showers")
-    except (PhysganError, OSError) as err:
-        return report(err)
-    return 0
+    return run_command(build_parser(), argv, _run)
 
 
 if __name__ == "__main__":
