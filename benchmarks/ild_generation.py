@@ -18,14 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backend_runner import run_child  # noqa: E402
+
 GEANT4_SECONDS_PER_GEV = 6.5e-3  # one core, middle of 5-8 ms/GeV (shared/data/README.md)
 MEAN_ENERGY_GEV = 55.0  # uniform 10-100 GeV
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(args) -> dict:
@@ -65,17 +66,11 @@ def main() -> int:
     print(f"machine: {args.threads} threads; Geant4 {geant4:.2f} s per 55 GeV photon shower on one core")
     print(f"{'backend':<11} {'model':<9} {'batch':>6} {'showers/s':>10} {'ms/shower':>10} {'x Geant4/core':>14}")
     for backend in args.backends:
-        env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": str(args.threads),
-               "TF_NUM_INTRAOP_THREADS": str(args.threads), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "PYTHONPATH": str(REPO_ROOT)}
-        cmd = [sys.executable, __file__, "--child", "--models", *args.models, "--batches", *map(str, args.batches),
-               "--seconds", str(args.seconds)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(f"{backend:<11} failed:\n{proc.stderr[-2000:]}")
+        result = run_child(__file__, backend, ["--models", *args.models, "--batches", *map(str, args.batches),
+                                               "--seconds", str(args.seconds)], threads=args.threads)
+        if result is None:
             continue
-        for name, rates in json.loads(lines[-1][7:])["rates"].items():
+        for name, rates in result["rates"].items():
             for batch, rate in rates.items():
                 print(f"{backend:<11} {name:<9} {batch:>6} {rate:>10,.1f} {1000 / rate:>10,.1f} "
                       f"{rate * geant4 / args.threads:>14,.1f}")

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backend_runner import REPO_ROOT, run_child  # noqa: E402
+
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ild_photons.h5"
 
 
@@ -65,15 +65,10 @@ def main() -> int:
 
     print(f"{'backend':<11} {'model':<9} {'batch':>6} {'first step s':>13} {'s/step':>8} {'showers/s':>10}")
     for backend in args.backends:
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO_ROOT)}
-        cmd = [sys.executable, __file__, "--child", "--models", *args.models, "--steps", str(args.steps),
-               "--data", args.data]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(f"{backend:<11} failed:\n{proc.stderr[-2000:]}")
+        result = run_child(__file__, backend, ["--models", *args.models, "--steps", str(args.steps), "--data", args.data])
+        if result is None:
             continue
-        for name, r in json.loads(lines[-1][7:])["results"].items():
+        for name, r in result["results"].items():
             print(f"{backend:<11} {name:<9} {r['batch']:>6} {r['first_step_s']:>13.1f} {r['step_s']:>8.2f} "
                   f"{r['batch'] / r['step_s']:>10.1f}")
     return 0

@@ -184,6 +184,40 @@ def _open_calogan(path: Path):
     return open_hdf5(path, "CaloGAN", f"datasets energy, {', '.join(LAYER_NAMES)}")
 
 
+def check_event_datasets(holder, label: str, shapes: dict, where: str = "") -> int:
+    """Returns the number of events of the datasets `shapes` (name -> per-event
+    shape; None for the incident energy, (N,) or (N, 1)) in the HDF5 group
+    `holder`; raises DataError naming `label` (e.g. "data file x.h5") and the
+    dataset (prefixed by `where`) when one is a group, not numeric, of the wrong
+    shape, or when they hold different numbers of events or none."""
+    counts = {}
+    for key, shape in shapes.items():
+        dataset = holder[key]
+        if not isinstance(dataset, h5py.Dataset):
+            raise DataError(f"physgan: {label}: {where + key!r} is a group, expected a dataset")
+        if dataset.dtype.kind not in "fiu":
+            raise DataError(f"physgan: {label}: dataset {where + key!r} holds {dataset.dtype} values, "
+                            f"expected numbers")
+        n = dataset.shape[0] if dataset.ndim else None
+        if shape is None:
+            ok = dataset.ndim == 1 or (dataset.ndim == 2 and dataset.shape[1] == 1)
+            want = f"({n}, 1) or ({n},)" if n is not None else "(N, 1) or (N,)"
+        else:
+            ok = dataset.ndim >= 1 and dataset.shape[1:] == tuple(shape)
+            want = _shape_text((n if n is not None else "N", *shape))
+        if not ok:
+            raise DataError(f"physgan: {label}: dataset {where + key!r} has shape "
+                            f"{_shape_text(dataset.shape)}, expected {want}")
+        counts[key] = n
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{where}{key}: {n}" for key, n in counts.items())
+        raise DataError(f"physgan: {label}: datasets hold different numbers of events ({listed})")
+    n = next(iter(counts.values()))
+    if n == 0:
+        raise DataError(f"physgan: {label} holds no events")
+    return n
+
+
 def _layout(f: h5py.File, name: str) -> tuple[int, bool]:
     """Returns (number of events, whether the file has `overflow`); raises DataError on a bad layout."""
     found = ", ".join(sorted(f.keys())) or "nothing"
@@ -191,33 +225,10 @@ def _layout(f: h5py.File, name: str) -> tuple[int, bool]:
     has_overflow = OVERFLOW_NAME in f
     if has_overflow:
         expected[OVERFLOW_NAME] = OVERFLOW_SHAPE
-    counts = {}
-    for key, shape in expected.items():
+    for key in expected:
         if key not in f:
             raise DataError(f"physgan: data file {name} has no dataset {key!r} (found: {found})")
-        dataset = f[key]
-        if not isinstance(dataset, h5py.Dataset):
-            raise DataError(f"physgan: data file {name}: {key!r} is a group, expected a dataset")
-        if dataset.dtype.kind not in "fiu":
-            raise DataError(f"physgan: data file {name}: dataset {key!r} holds {dataset.dtype} values, "
-                            f"expected numbers")
-        n = dataset.shape[0] if dataset.ndim else None
-        if key == ENERGY_NAME:
-            ok = dataset.ndim == 1 or (dataset.ndim == 2 and dataset.shape[1] == 1)
-            want = f"({n}, 1) or ({n},)" if n is not None else "(N, 1) or (N,)"
-        else:
-            ok = dataset.ndim >= 1 and dataset.shape[1:] == shape
-            want = _shape_text((n if n is not None else "N", *shape))
-        if not ok:
-            raise DataError(f"physgan: data file {name}: dataset {key!r} has shape "
-                            f"{_shape_text(dataset.shape)}, expected {want}")
-        counts[key] = n
-    if len(set(counts.values())) > 1:
-        listed = ", ".join(f"{key}: {n}" for key, n in counts.items())
-        raise DataError(f"physgan: data file {name}: datasets hold different numbers of events ({listed})")
-    n = counts[ENERGY_NAME]
-    if n == 0:
-        raise DataError(f"physgan: data file {name} holds no events")
+    n = check_event_datasets(f, f"data file {name}", expected)
     return n, has_overflow
 
 

@@ -18,7 +18,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from physgan.data.calogan import _check_positive_int, _check_values, _chunk_events, _clip_noise, _shape_text
+from physgan.data.calogan import (
+    _check_positive_int,
+    _check_values,
+    _chunk_events,
+    _clip_noise,
+    check_event_datasets,
+)
 from physgan.cli import run_command
 from physgan.errors import DataError
 from physgan.fileio import atomic_path, open_hdf5
@@ -130,31 +136,8 @@ def _layout(f: h5py.File, name: str) -> tuple[h5py.Group, int]:
             where = f"at the file root, and there is no group {GROUP!r}"
         raise DataError(f"physgan: ILD file {name} has no dataset {missing} {where} (found: {_contents(f)})")
     where = f"{GROUP}/" if holder is not f else ""
-    counts = {}
-    for key in (ENERGY_NAME, LAYERS_NAME):
-        dataset = holder[key]
-        if not isinstance(dataset, h5py.Dataset):
-            raise DataError(f"physgan: ILD file {name}: {where + key!r} is a group, expected a dataset")
-        if dataset.dtype.kind not in "fiu":
-            raise DataError(f"physgan: ILD file {name}: dataset {where + key!r} holds {dataset.dtype} values, "
-                            f"expected numbers")
-        n = dataset.shape[0] if dataset.ndim else None
-        if key == ENERGY_NAME:
-            ok = dataset.ndim == 1 or (dataset.ndim == 2 and dataset.shape[1] == 1)
-            want = f"({n}, 1) or ({n},)" if n is not None else "(N, 1) or (N,)"
-        else:
-            ok = dataset.ndim >= 1 and dataset.shape[1:] == SHOWER_SHAPE
-            want = _shape_text((n if n is not None else "N", *SHOWER_SHAPE))
-        if not ok:
-            raise DataError(f"physgan: ILD file {name}: dataset {where + key!r} has shape "
-                            f"{_shape_text(dataset.shape)}, expected {want}")
-        counts[key] = n
-    if counts[ENERGY_NAME] != counts[LAYERS_NAME]:
-        raise DataError(f"physgan: ILD file {name}: datasets hold different numbers of events "
-                        f"({where}energy: {counts[ENERGY_NAME]}, {where}layers: {counts[LAYERS_NAME]})")
-    if counts[ENERGY_NAME] == 0:
-        raise DataError(f"physgan: ILD file {name} holds no events")
-    return holder, counts[ENERGY_NAME]
+    n = check_event_datasets(holder, f"ILD file {name}", {ENERGY_NAME: None, LAYERS_NAME: SHOWER_SHAPE}, where)
+    return holder, n
 
 
 def _read_range(holder: h5py.Group, name: str, start: int, stop: int) -> IldShowers:
