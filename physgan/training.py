@@ -271,14 +271,17 @@ def per_epoch_decay(learning_rate: float, decay: float, steps_per_epoch: int | N
 
 def _split(batch, parts: int):
     """Cuts every tensor of `batch` into `parts` equal pieces along axis 0."""
-    sizes = {int(keras.ops.shape(t)[0]) for t in keras.tree.flatten(batch)}
-    size = sizes.pop()
-    if size % parts:
+    first = keras.tree.flatten(batch)[0]
+    size = first.shape[0]  # None while TensorFlow traces batches of a PyDataset
+    if size is None:
+        step = keras.ops.shape(first)[0] // parts
+    elif size % parts:
         raise ConfigError(
             f"a batch of {size} cannot be split into {parts} equal critic batches; "
             f"use a batch size divisible by {parts}"
         )
-    step = size // parts
+    else:
+        step = size // parts
     return [
         keras.tree.map_structure(lambda t, i=i: t[i * step : (i + 1) * step], batch)
         for i in range(parts)
