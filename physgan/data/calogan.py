@@ -15,7 +15,6 @@ A particles.yaml (the original's ACGAN input) maps particle names to files:
 from __future__ import annotations
 
 import argparse
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,9 @@ import h5py
 import numpy as np
 
 from physgan.cli import run_command
+from physgan.data.hdf5_writer import AtomicHDF5Writer
 from physgan.errors import ConfigError, DataError
-from physgan.fileio import atomic_path, open_hdf5
+from physgan.fileio import open_hdf5
 
 LAYER_SHAPES = ((3, 96), (12, 12), (12, 6))
 LAYER_NAMES = ("layer_0", "layer_1", "layer_2")
@@ -34,8 +34,6 @@ OVERFLOW_SHAPE = (3,)
 # Float rounding in the simulation's sums leaves cells a hair below zero; such
 # values are clipped to 0, anything further below is an error.
 NEGATIVE_TOLERANCE_MEV = 1e-3
-CHUNK_BYTES = 1 << 20  # about 1 MiB of raw float32 per HDF5 chunk
-MAX_CHUNK_EVENTS = 16384
 DEFAULT_COMPRESSION_LEVEL = 6
 SAMPLE_COMPRESSION_LEVEL = 9
 SAMPLE_EVENTS = 2000
@@ -310,12 +308,7 @@ def validate_calogan_file(path: str | Path, chunk_size: int = 10000) -> int:
 
 # === Writing ===
 
-def _chunk_events(event_shape: tuple) -> int:
-    """Returns the events per HDF5 chunk for one event of `event_shape` float32 values."""
-    return int(max(1, min(MAX_CHUNK_EVENTS, CHUNK_BYTES // (4 * int(np.prod(event_shape, dtype="int64"))))))
-
-
-class CaloGANWriter:
+class CaloGANWriter(AtomicHDF5Writer):
     """Writes showers to a CaloGAN file in pieces: `with CaloGANWriter(path) as w: w.append(showers)`.
 
     The datasets are resizable, chunked, gzip-compressed float32; `energy` is
@@ -328,63 +321,19 @@ class CaloGANWriter:
 
     def __init__(self, path: str | Path, attrs: dict | None = None,
                  compression_level: int = DEFAULT_COMPRESSION_LEVEL):
-        self.path = Path(path)
-        self.attrs = dict(attrs or {})
-        if isinstance(compression_level, bool) or not isinstance(compression_level, (int, np.integer)) \
-                or not 0 <= compression_level <= 9:
-            raise DataError(f"physgan: compression_level must be an integer 0..9, got {compression_level!r}")
-        self.compression_level = int(compression_level)
-        self.n_written = 0
-        self._file = None
-        self._stack = None
+        super().__init__(path, attrs, compression_level)
         self._has_overflow = None
-
-    def __enter__(self) -> CaloGANWriter:
-        self._stack = contextlib.ExitStack()
-        tmp = self._stack.enter_context(atomic_path(self.path))
-        try:
-            self._file = h5py.File(tmp, "w")
-            for key, value in self.attrs.items():
-                try:
-                    self._file.attrs[key] = value
-                except (TypeError, ValueError) as err:
-                    raise DataError(f"physgan: cannot write {self.path.name}: attribute {key!r} = {value!r} "
-                                    f"cannot be stored in HDF5 ({err})") from None
-        except BaseException as err:
-            self._close(err)
-            raise
-        return self
-
-    def _close(self, err: BaseException | None) -> None:
-        """Closes the file; renames it onto `path` when `err` is None, else deletes it."""
-        stack, self._stack = self._stack, None
-        try:
-            if self._file is not None:
-                self._file.close()
-        finally:
-            self._file = None
-            if err is None:
-                stack.close()
-            else:
-                with contextlib.suppress(BaseException):
-                    stack.__exit__(type(err), err, err.__traceback__)
 
     def _create(self, has_overflow: bool) -> None:
         self._has_overflow = has_overflow
         shapes = {ENERGY_NAME: (1,), **dict(zip(LAYER_NAMES, LAYER_SHAPES))}
         if has_overflow:
             shapes[OVERFLOW_NAME] = OVERFLOW_SHAPE
-        for key, shape in shapes.items():
-            self._file.create_dataset(
-                key, shape=(0, *shape), maxshape=(None, *shape), dtype="float32",
-                chunks=(_chunk_events(shape), *shape), compression="gzip",
-                compression_opts=self.compression_level, shuffle=key != ENERGY_NAME, track_times=False,
-            )
+        self._create_datasets(self._file, shapes, ENERGY_NAME)
 
     def append(self, showers: CaloShowers) -> None:
         """Appends `showers` to the file; returns None."""
-        if self._file is None:
-            raise DataError("physgan: CaloGANWriter.append called outside its with-block")
+        self._check_open()
         has_overflow = showers.overflow is not None
         if self._has_overflow is None:
             self._create(has_overflow)
@@ -395,27 +344,11 @@ class CaloGANWriter:
         arrays = {ENERGY_NAME: showers.incident_energy.reshape(-1, 1), **dict(zip(LAYER_NAMES, showers.layers))}
         if has_overflow:
             arrays[OVERFLOW_NAME] = showers.overflow
-        _check_values(f"physgan: cannot write {self.path.name}: ", arrays, self.n_written)
-        n = len(showers)
-        if n == 0:
-            return
-        for key, values in arrays.items():
-            dataset = self._file[key]
-            dataset.resize(self.n_written + n, axis=0)
-            dataset[self.n_written:] = values if key == ENERGY_NAME else np.maximum(values, 0.0)
-        self.n_written += n
+        self._append_arrays(self._file, arrays, ENERGY_NAME)
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None:
-            try:
-                if self._has_overflow is None:
-                    self._create(False)
-                self._file.attrs["n_events"] = np.int64(self.n_written)
-            except BaseException as err:
-                self._close(err)
-                raise
-        self._close(exc)
-        return False
+    def _on_exit(self) -> None:
+        if self._has_overflow is None:
+            self._create(False)
 
 
 def write_calogan(path: str | Path, showers: CaloShowers, attrs: dict | None = None,

@@ -11,7 +11,6 @@ along the events, into the group `30x30` unless told group=None.
 from __future__ import annotations
 
 import argparse
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +20,13 @@ import numpy as np
 from physgan.data.calogan import (
     _check_positive_int,
     _check_values,
-    _chunk_events,
     _clip_noise,
     check_event_datasets,
 )
 from physgan.cli import run_command
+from physgan.data.hdf5_writer import AtomicHDF5Writer
 from physgan.errors import DataError
-from physgan.fileio import atomic_path, open_hdf5
+from physgan.fileio import open_hdf5
 
 SHOWER_SHAPE = (30, 30, 30)  # [layer, x, y]
 # The original sets generated cells below half a MIP (0.1 MeV in the silicon) to 0.
@@ -217,7 +216,7 @@ def validate_ild_file(path: str | Path, chunk_size: int = 1000) -> int:
 
 # === Writing ===
 
-class IldWriter:
+class IldWriter(AtomicHDF5Writer):
     """Writes showers to an ILD file in pieces: `with IldWriter(path) as w: w.append(showers)`.
 
     Datasets `energy` (N, 1) and `layers` (N, 30, 30, 30) go into `group`
@@ -232,86 +231,22 @@ class IldWriter:
 
     def __init__(self, path: str | Path, group: str | None = GROUP, attrs: dict | None = None,
                  compression_level: int = DEFAULT_COMPRESSION_LEVEL):
-        self.path = Path(path)
         if group is not None and (not isinstance(group, str) or not group.strip("/")):
             raise DataError(f"physgan: group must be a group name or None (the file root), got {group!r}")
+        super().__init__(path, attrs, compression_level)
         self.group = group
-        self.attrs = dict(attrs or {})
-        if isinstance(compression_level, bool) or not isinstance(compression_level, (int, np.integer)) \
-                or not 0 <= compression_level <= 9:
-            raise DataError(f"physgan: compression_level must be an integer 0..9, got {compression_level!r}")
-        self.compression_level = int(compression_level)
-        self.n_written = 0
-        self._file = None
         self._holder = None
-        self._stack = None
 
-    def __enter__(self) -> IldWriter:
-        self._stack = contextlib.ExitStack()
-        tmp = self._stack.enter_context(atomic_path(self.path))
-        try:
-            self._file = h5py.File(tmp, "w")
-            self._write_attrs()
-            holder = self._file if self.group is None else self._file.create_group(self.group)
-            for key, shape in ((ENERGY_NAME, (1,)), (LAYERS_NAME, SHOWER_SHAPE)):
-                holder.create_dataset(
-                    key, shape=(0, *shape), maxshape=(None, *shape), dtype="float32",
-                    chunks=(_chunk_events(shape), *shape), compression="gzip",
-                    compression_opts=self.compression_level, shuffle=key == LAYERS_NAME, track_times=False,
-                )
-            self._holder = holder
-        except BaseException as err:
-            self._close(err)
-            raise
-        return self
-
-    def _write_attrs(self) -> None:
-        for key, value in self.attrs.items():
-            try:
-                self._file.attrs[key] = value
-            except (TypeError, ValueError) as err:
-                raise DataError(f"physgan: cannot write {self.path.name}: attribute {key!r} = {value!r} "
-                                f"cannot be stored in HDF5 ({err})") from None
-
-    def _close(self, err: BaseException | None) -> None:
-        """Closes the file; renames it onto `path` when `err` is None, else deletes it."""
-        stack, self._stack = self._stack, None
-        try:
-            if self._file is not None:
-                self._file.close()
-        finally:
-            self._file = None
-            if err is None:
-                stack.close()
-            else:
-                with contextlib.suppress(BaseException):
-                    stack.__exit__(type(err), err, err.__traceback__)
+    def _on_enter(self) -> None:
+        holder = self._file if self.group is None else self._file.create_group(self.group)
+        self._create_datasets(holder, {ENERGY_NAME: (1,), LAYERS_NAME: SHOWER_SHAPE}, ENERGY_NAME)
+        self._holder = holder
 
     def append(self, showers: IldShowers) -> None:
         """Appends `showers` to the file; returns None."""
-        if self._file is None:
-            raise DataError("physgan: IldWriter.append called outside its with-block")
+        self._check_open()
         arrays = {ENERGY_NAME: showers.incident_energy.reshape(-1, 1), LAYERS_NAME: showers.layers}
-        _check_values(f"physgan: cannot write {self.path.name}: ", arrays, self.n_written)
-        n = len(showers)
-        if n == 0:
-            return
-        for key, values in arrays.items():
-            dataset = self._holder[key]
-            dataset.resize(self.n_written + n, axis=0)
-            dataset[self.n_written:] = values if key == ENERGY_NAME else np.maximum(values, 0.0)
-        self.n_written += n
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None:
-            try:
-                self._write_attrs()  # with what the block added to `attrs`
-                self._file.attrs["n_events"] = np.int64(self.n_written)
-            except BaseException as err:
-                self._close(err)
-                raise
-        self._close(exc)
-        return False
+        self._append_arrays(self._holder, arrays, ENERGY_NAME)
 
 
 def write_ild(path: str | Path, showers: IldShowers, group: str | None = GROUP, attrs: dict | None = None,
