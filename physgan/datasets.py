@@ -103,8 +103,8 @@ def _load_calogan(path, max_events, particle):
 def ild_training_inputs(showers) -> dict:
     """Returns the ILD models' training arrays: energy (N, 1) GeV, layers (N, 30, 30, 30, 1) MeV (raw, as the original)."""
     return {
-        "energy": showers.incident_energy.reshape(-1, 1).astype("float32"),
-        "layers": showers.layers[..., None].astype("float32"),
+        "energy": showers.incident_energy.reshape(-1, 1).astype("float32", copy=False),
+        "layers": showers.layers[..., None].astype("float32", copy=False),  # a view: no copy of the cells
     }
 
 

@@ -119,12 +119,12 @@ def read_showers(path: str | Path, max_events: int | None = None):
     """Returns the showers of an HDF5 file in the CaloGAN or the ILD (Getting High) layout."""
     import h5py
 
-    from physgan.data.calogan import read_calogan
-    from physgan.data.ild import read_ild
+    from physgan.data.calogan import LAYER_NAMES, read_calogan
+    from physgan.data.ild import GROUP, LAYERS_NAME, read_ild
 
     try:
         with h5py.File(path, "r") as f:
-            ild = "30x30" in f or ("layers" in f and "layer_0" not in f)
+            ild = GROUP in f or (LAYERS_NAME in f and LAYER_NAMES[0] not in f)
     except OSError:
         ild = False  # read_calogan names the problem
     return read_ild(path, max_events=max_events) if ild else read_calogan(path, max_events=max_events)

@@ -23,9 +23,9 @@ from physgan.errors import ConfigError
 class ShowerStream(keras.utils.PyDataset):
     """Shuffled batches of `batch_size` showers of one HDF5 file, read on demand.
 
-    Subclasses set `read(path, max_events, start)` (returns showers with
-    `.incident_energy`), `to_inputs(showers)` (the training dict) and
-    `energy_dataset(file)` (the h5py dataset of incident energies).
+    Subclasses set `read(path, max_events, start)` (returns showers),
+    `to_inputs(showers)` (the training dict) and `read_energies(path,
+    max_events)` (the incident energies, layout checked, cells not read).
 
     Args:
         path: HDF5 file.
@@ -38,10 +38,7 @@ class ShowerStream(keras.utils.PyDataset):
                  seed: int | None = 0, **kwargs):
         super().__init__(**kwargs)
         self.path = Path(path)
-        self.read(self.path, max_events=1, start=0)  # the layout, with the reader's errors
-        with h5py.File(self.path, "r") as f:
-            energies = self.energy_dataset(f)
-            self.energies = np.asarray(energies[: max_events or len(energies)], dtype="float32").reshape(-1)
+        self.energies = np.asarray(self.read_energies(self.path, max_events), dtype="float32").reshape(-1)
         self.batch_size = int(batch_size)
         self.n_batches = len(self.energies) // self.batch_size
         if self.n_batches < 1:
@@ -82,8 +79,12 @@ class CaloGANStream(ShowerStream):
         return calogan_training_inputs(showers)
 
     @staticmethod
-    def energy_dataset(f):
-        return f["energy"]
+    def read_energies(path, max_events):
+        from physgan.data.calogan import read_calogan
+
+        read_calogan(path, max_events=1)  # the layout, with the reader's errors
+        with h5py.File(path, "r") as f:
+            return f["energy"][:max_events]
 
 
 class IldStream(ShowerStream):
@@ -102,10 +103,10 @@ class IldStream(ShowerStream):
         return ild_training_inputs(showers)
 
     @staticmethod
-    def energy_dataset(f):
-        from physgan.data.ild import GROUP
+    def read_energies(path, max_events):
+        from physgan.data.ild import read_ild_energies
 
-        return (f[GROUP] if GROUP in f else f)["energy"]
+        return read_ild_energies(path, max_events)
 
 
 STREAMS = {"calogan": CaloGANStream, "ild": IldStream}

@@ -68,6 +68,7 @@ import numpy as np
 from keras import layers, ops
 
 from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers import LayerEnergy
 from physgan.layers.volume import (
     BroadcastToVolume,
@@ -81,7 +82,7 @@ from physgan.layers.volume import (
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import Update, per_epoch_decay
-from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, volumes_from_output
+from physgan.zoo.ild_common import IldModel, volumes_from_output
 
 TORCH_DEFAULT_INIT = keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
 _CONV = dict(use_bias=False, kernel_initializer=TORCH_DEFAULT_INIT)
@@ -348,9 +349,16 @@ class BIBAE(IldModel):
 
     # --- forward pieces ----------------------------------------------------------------
 
+    def _noise(self, batch):
+        return keras.random.normal((ops.shape(batch["energy"])[0], self.latent_dim), seed=self.seed_generator)
+
     def _autoencode(self, batch, training=True):
-        noise = keras.random.normal((ops.shape(batch["energy"])[0], self.latent_dim), seed=self.seed_generator)
-        return self.autoencoder([batch["layers"], batch["energy"], noise], training=training)
+        return self.autoencoder([batch["layers"], batch["energy"], self._noise(batch)], training=training)
+
+    def _encode(self, batch):
+        """Returns the latent z of `batch` (encoder + reparameterisation, no decoder)."""
+        mu, logvar = self.encoder([batch["layers"], batch["energy"]], training=True)
+        return self.autoencoder.get_layer("z")([mu, logvar, self._noise(batch)])
 
     def _latent_scores(self, z):
         return self.latent_critic(ops.reshape(z, (-1, 1)))
@@ -374,7 +382,7 @@ class BIBAE(IldModel):
 
     def latent_critic_loss(self, batch):
         with no_gradient():
-            z = ops.stop_gradient(self._autoencode(batch)["z"])
+            z = ops.stop_gradient(self._encode(batch))  # the latent critic needs no decoding
         prior = keras.random.normal(ops.shape(z), seed=self.seed_generator)
         penalty = gradient_penalty(self._latent_scores, prior, z, seed=self.seed_generator)
         loss = (ops.mean(self._latent_scores(z)) - ops.mean(self._latent_scores(prior))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from physgan.data.ild import MIP_THRESHOLD_MEV, SHOWER_SHAPE  # noqa: F401 (SHOWER_SHAPE: for the models)
+from physgan.data.ild import MIP_THRESHOLD_MEV
 from physgan.training import GenerativeModel
 
 ENERGY_RANGE = (10.0, 100.0)
@@ -66,8 +66,9 @@ class IldModel(GenerativeModel):
 
         rng = np.random.default_rng(seed)
         energies = self.energies_for(n, condition, rng)
-        volumes = np.maximum(self.generate_volumes(energies, rng), 0.0)  # the post-processor is linear
-        return IldShowers(incident_energy=energies[:, 0], layers=apply_mip_threshold(volumes, self.mip_threshold))
+        # Cells below the threshold, negative ones too (the post-processor is linear), become 0.
+        volumes = apply_mip_threshold(self.generate_volumes(energies, rng), max(self.mip_threshold, 0.0))
+        return IldShowers(incident_energy=energies[:, 0], layers=volumes)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable, **self._options}
@@ -76,7 +77,6 @@ class IldModel(GenerativeModel):
 def volumes_from_output(output) -> np.ndarray:
     """Returns the (n, 30, 30, 30) cells of a generator output (n, 30, 30, 30, 1)."""
     return np.asarray(output)[..., 0]
-
 
 
 def upsample_to_shower(x, ngf: int, norm, data_format: str):

@@ -36,10 +36,11 @@ import keras
 from keras import layers, ops
 
 from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_internal_3d
 from physgan.registry import register_model
 from physgan.training import Update
-from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, upsample_to_shower, volumes_from_output
+from physgan.zoo.ild_common import IldModel, upsample_to_shower, volumes_from_output
 
 
 def _batch_norm(data_format: str, name: str):

@@ -44,6 +44,7 @@ import keras
 from keras import layers, ops
 
 from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers.volume import (
     CONV_INIT,
     channel_axis,
@@ -54,7 +55,7 @@ from physgan.layers.volume import (
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import Update
-from physgan.zoo.ild_common import SHOWER_SHAPE, IldModel, upsample_to_shower, volumes_from_output
+from physgan.zoo.ild_common import IldModel, upsample_to_shower, volumes_from_output
 
 _CONV = dict(use_bias=False, kernel_initializer=CONV_INIT)
 _DENSE = dict(kernel_initializer=CONV_INIT, bias_initializer="zeros")

@@ -180,6 +180,14 @@ def ild_event_count(path: str | Path) -> int:
         return _layout(f, path.name)[1]
 
 
+def read_ild_energies(path: str | Path, max_events: int | None = None) -> np.ndarray:
+    """Returns the incident energies (N,) GeV of the ILD file `path` (layout checked, cells not read)."""
+    path = Path(path)
+    with _open_ild(path) as f:
+        holder, _ = _layout(f, path.name)
+        return np.asarray(holder[ENERGY_NAME][:max_events], dtype="float32").reshape(-1)
+
+
 def iter_ild_chunks(path: str | Path, chunk_size: int = 1000, max_events: int | None = None):
     """Returns an iterator of IldShowers of up to `chunk_size` events each, read from disk one at a time.
 
