@@ -16,6 +16,7 @@ def eplus(shared_data):
     return load_training_data("calogan", shared_data / "calogan_eplus.h5", max_events=64)
 
 
+@pytest.mark.backend_free
 def test_paper_model_parameter_counts():
     model = physgan.get_model("calogan")
     generator, discriminator = model.generator.count_params(), model.discriminator.count_params()
@@ -72,11 +73,13 @@ def test_two_particles_train_an_acgan(shared_data, tmp_path):
     assert not np.allclose(a.layers[1], b.layers[1])
 
 
+@pytest.mark.backend_free
 def test_three_particles_use_a_softmax_class_head():
     model = physgan.get_model("calogan", particles=("eplus", "gamma", "piplus"), **TINY)
     assert model.discriminator.get_layer("particle").units == 3
 
 
+@pytest.mark.backend_free
 def test_generated_showers_write_a_valid_calogan_file(tmp_path):
     model = physgan.get_model("calogan", **TINY)
     path = write_calogan(tmp_path / "gen.h5", model.sample(10, seed=1))

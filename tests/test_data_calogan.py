@@ -11,6 +11,8 @@ from physgan.data.calogan import (
 )
 from physgan.errors import ConfigError, DataError
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 
 @pytest.fixture(scope="module")
 def eplus(shared_data):

@@ -13,6 +13,8 @@ from physgan.data import ild_root  # imports uproot only when it reads a file
 from physgan.data.ild_root import LAYER_Y_MM, X_EDGES_MM, Z_EDGES_MM, bin_hits, root_to_ild
 from physgan.errors import ConfigError, DataError
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 try:
     import awkward as ak
     import uproot

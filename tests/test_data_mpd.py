@@ -12,6 +12,8 @@ from physgan.data.tpc_simulator import simulate_tpc_events
 from physgan.errors import DataError
 from physgan.metrics.mpd import tpc_observables
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 
 @pytest.fixture(scope="module")
 def real(shared_data):

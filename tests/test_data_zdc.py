@@ -14,6 +14,8 @@ from physgan.data.zdc import (
 )
 from physgan.errors import ConfigError, DataError
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 COLUMN = {name: i for i, name in enumerate(PROPERTY_NAMES)}
 
 

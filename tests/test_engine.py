@@ -94,6 +94,7 @@ def test_split_batch_must_divide_evenly():
         model.fit({"x": x}, batch_size=30, epochs=1, verbose=0)
 
 
+@pytest.mark.backend_free
 def test_compile_rejects_unknown_network():
     model = PenaltyOnly()
     with pytest.raises(ConfigError, match="unknown networks"):

@@ -14,6 +14,8 @@ from physgan.metrics.calo import OBSERVABLES, shower_observables
 from physgan.metrics.distances import frechet_physics_distance, kernel_physics_distance, separation_power
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 
 @pytest.fixture(scope="module")
 def halves(shared_data):

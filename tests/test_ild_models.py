@@ -26,6 +26,7 @@ def photons(shared_data):
     return load_training_data("ild", shared_data / "ild_photons.h5", max_events=16)
 
 
+@pytest.mark.backend_free
 def test_paper_models_have_the_original_parameter_counts():
     # Counted from the PyTorch modules of FLC-QU-hep/getting_high (ARCHITECTURES.md:
     # GAN 4.39M / 2.06M, WGAN 3.66M / 254k / 224k, BIB-AE ~71M / 4.76M / PP 0.3M).
@@ -73,6 +74,7 @@ def test_generated_cells_below_half_a_mip_are_zeroed(name):
     np.testing.assert_allclose(cells[raw >= 0.1], raw[raw >= 0.1], rtol=1e-5)
 
 
+@pytest.mark.backend_free
 def test_energy_condition_defaults_to_the_training_range(photons):
     model = physgan.get_model("ild_gan", **TINY["ild_gan"], energy_range=(20.0, 30.0))
     energies = model.sample(64, seed=0).incident_energy

@@ -52,6 +52,7 @@ def test_locally_connected_matches_a_loop(shape, filters, kernel_size, strides, 
     np.testing.assert_allclose(out, _lc2d_loop(x, kernel, bias, kernel_size, strides), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.backend_free
 def test_locally_connected_has_keras2_weight_layout_and_count():
     layer = LocallyConnected2D(6, 2)
     layer.build((None, 14, 14, 16))
@@ -60,6 +61,7 @@ def test_locally_connected_has_keras2_weight_layout_and_count():
     assert layer.count_params() == 13 * 13 * (64 * 6 + 6)
 
 
+@pytest.mark.backend_free
 def test_locally_connected_rejects_bad_arguments():
     with pytest.raises(ValueError, match="padding"):
         LocallyConnected2D(4, 2, padding="same")

@@ -31,6 +31,7 @@ def test_reproduces_the_keras2_reference_outputs(shared_data, stem):
         np.testing.assert_allclose(model.generate_raw(*inputs), expected, rtol=1e-5, atol=1e-4, err_msg=key)
 
 
+@pytest.mark.backend_free
 def test_mpd_generators_sample_amplitudes(shared_data):
     model = physgan.load(shared_data / "real/physgan/best_unparameterized.h5")
     assert model.kind == "mpd_tpc_unparametrized"
@@ -42,6 +43,7 @@ def test_mpd_generators_sample_amplitudes(shared_data):
         model.sample(2, condition=3.0)
 
 
+@pytest.mark.backend_free
 def test_parametrized_generator_takes_the_angle(shared_data):
     model = physgan.load(shared_data / "real/physgan/parameterize_3.h5")
     assert model.kind == "mpd_tpc_parametrized"
@@ -50,6 +52,7 @@ def test_parametrized_generator_takes_the_angle(shared_data):
     assert not np.allclose(low, high)
 
 
+@pytest.mark.backend_free
 def test_zdc_decoder_samples_photon_counts(shared_data):
     model = physgan.load(shared_data / "real/zdc/gen_vae_175_1_proton.h5")
     assert model.kind == "zdc_proton_vae_decoder"
@@ -64,6 +67,7 @@ def test_resaves_as_keras_and_reloads(shared_data, tmp_path):
     np.testing.assert_allclose(again.sample(8, condition=5.0, seed=3), model.sample(8, condition=5.0, seed=3), rtol=1e-6)
 
 
+@pytest.mark.backend_free
 def test_a_non_keras_h5_is_refused_clearly(tmp_path):
     path = tmp_path / "data.h5"
     with h5py.File(path, "w") as f:

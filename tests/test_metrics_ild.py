@@ -22,6 +22,8 @@ from physgan.metrics.ild import (
 )
 from physgan.plots.ild import plot_ild, plot_ild_average_showers, plot_ild_observables, plot_ild_profiles
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 
 @dataclass
 class Showers:

@@ -13,6 +13,7 @@ def real_events(shared_data):
     return read_digits_csv(shared_data / "real/physgan/digits_unparameterized.csv", max_events=256)
 
 
+@pytest.mark.backend_free
 def test_generator_matches_the_published_network():
     model = physgan.get_model("mpd_wgan")
     assert model.generator.count_params() == 43_177  # best_unparameterized.h5
@@ -47,6 +48,7 @@ def test_parametrized_variant_follows_the_angle_condition(tmp_path):
     assert not np.allclose(a, b)
 
 
+@pytest.mark.backend_free
 def test_unparametrized_model_rejects_a_condition():
     with pytest.raises(ValueError, match="no condition"):
         physgan.get_model("mpd_wgan").sample(2, condition=3.0)

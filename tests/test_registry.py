@@ -5,6 +5,8 @@ import pytest
 import physgan
 from physgan.errors import ConfigError, DataError
 
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
 
 def test_list_models_has_the_mpd_variants_with_their_data_sets():
     entries = {e.name: e for e in physgan.list_models()}

@@ -9,6 +9,7 @@ from physgan.errors import ConfigError
 from physgan.streaming import CaloGANStream
 
 
+@pytest.mark.backend_free
 def test_stream_serves_every_batch_of_the_file_once_per_epoch(shared_data):
     path = shared_data / "calogan_eplus.h5"
     stream = CaloGANStream(path, batch_size=32, max_events=128, seed=0)
@@ -33,11 +34,13 @@ def test_a_model_trains_from_the_stream(shared_data):
     assert np.isfinite(history.history["generator_loss"][0])
 
 
+@pytest.mark.backend_free
 def test_stream_needs_a_full_batch(shared_data):
     with pytest.raises(ConfigError, match="fewer than one batch"):
         CaloGANStream(shared_data / "calogan_gamma.h5", batch_size=64, max_events=10)
 
 
+@pytest.mark.backend_free
 def test_ild_stream_serves_training_batches_of_the_getting_high_layout(shared_data):
     from physgan.data.ild import read_ild
     from physgan.streaming import IldStream
