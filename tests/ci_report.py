@@ -41,14 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     walls = read_wall_times(args.report_dir / "wall_times")
     everything = []
     print(f"{'part':<14}{'tests':>7}{'failed':>8}{'skipped':>9}{'wall':>9}")
-    for name in walls or sorted(p.stem for p in args.report_dir.glob("*.xml")):
+    for name, wall in walls.items():
         path = args.report_dir / f"{name}.xml"
         if not path.exists():
-            print(f"{name:<14}{'(no report)':>24}{walls.get(name, 0):>8}s")
+            print(f"{name:<14}{'(no report)':>24}{wall:>8}s")
             continue
         counts, cases = read_part(path)
         failed = counts["failures"] + counts["errors"]
-        print(f"{name:<14}{counts['tests']:>7}{failed:>8}{counts['skipped']:>9}{walls.get(name, 0):>8}s")
+        print(f"{name:<14}{counts['tests']:>7}{failed:>8}{counts['skipped']:>9}{wall:>8}s")
         everything += [(seconds, f"[{name}] {test}") for seconds, test in cases]
     print(f"total wall time of the parts: {sum(walls.values()) / 60:.1f} min")
     print(f"\n{args.slowest} slowest tests:")

@@ -11,6 +11,7 @@
 #
 #   PHYSGAN_BACKENDS="jax"    only these backends (the backend-free part still runs)
 #   PHYSGAN_BACKEND_FREE=0    skip the backend-free part
+#   PHYSGAN_BACKEND_FREE_BACKEND=jax    the backend of the backend-free part (default torch)
 #   bash tests/run_all.sh -k mpd    extra arguments go to every pytest call
 set -uo pipefail
 cd "$(dirname "$0")/.."
