@@ -4,7 +4,8 @@
     physgan.list_models()
     model = physgan.get_model("mpd_wgan")
     model = physgan.load("runs/mpd_wgan-.../mpd_wgan.keras")
-    amplitudes = model.sample(1000, seed=0)
+    events = model.sample(1000, seed=0)   # TPCEvents: events.amplitudes (1000, 8, 8) ADC counts
+    events.write("tpc.csv.gz")            # in the data set's own format
 
 Importing physgan imports nothing heavy: Keras (and with it the backend named by
 KERAS_BACKEND) is imported on first use, so `python -m physgan.generate

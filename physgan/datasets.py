@@ -1,8 +1,16 @@
-"""Named training data sets: files (or the bundled samples) -> arrays for `fit`.
+"""The data-set registry: one declaration per data set, which everything else dispatches through.
 
-Each data set turns a file in its format into
+A data set is declared once, at the end of its format module in `physgan.data`, with
+`register_dataset(DataSet(...))`: its name, its events type (what a model's `sample()`
+returns), how a file is recognised, read, validated and written, how events become
+training arrays, and optionally how training batches are streamed from disk, how its
+events are conditioned at generation, its figures and its evaluation suite.
+`train.py`, `watch_results.py`, `python -m physgan.generate` and `python -m
+physgan.evaluate` know data sets only through this registry.
+
+For training, a data set turns a file (or its bundled sample) into a `TrainingData`:
 - `inputs`: the dict of arrays a model's `train_step` receives (training units),
-- `reference`: the same events in physical units, for plots and evaluation,
+- `reference`: the same events in physical units (the events type), for plots and evaluation,
 - `condition`: the physical condition of each reference event (crossing angle,
   incident energy, ...) so generated samples can be drawn for the same ones,
 - `model_options`: constructor options the model takes from the data (ranges).
@@ -11,12 +19,15 @@ Each data set turns a file in its format into
 from __future__ import annotations
 
 import hashlib
+import importlib
+import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from physgan.errors import ConfigError
+from physgan.errors import ConfigError, DataError
 
 
 @dataclass
@@ -35,102 +46,169 @@ class TrainingData:
         return len(next(iter(self.inputs.values())))
 
 
-def file_sha256(path: str | Path) -> str:
-    """Returns the hex SHA-256 of a file (for run provenance)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class Condition:
+    """What `model.sample(n, condition=...)` takes for a data set: e.g. the incident
+    energy in GeV, set on the generate command line with `--energy LOW:HIGH`."""
+
+    name: str
+    unit: str
+    flag: str
 
 
-def _load_mpd_tpc(path, max_events, particle):
-    from physgan.data.mpd import bundled_sample_path, load_tpc_events, to_log_images
+@dataclass(frozen=True)
+class Stream:
+    """How training batches of a data set are read from disk (`physgan.streaming.ShowerStream`).
 
-    if particle is not None:
-        raise ConfigError("the mpd_tpc data set has no --particle (it is one track type)")
-    source = Path(path) if path else bundled_sample_path()
-    events = load_tpc_events(source, max_events=max_events)
-    inputs = {"image": to_log_images(events.amplitudes)}
-    options, condition = {}, None
-    if events.crossing_angle is not None:
-        condition = events.crossing_angle.astype("float32")
-        inputs["angle"] = condition[:, None]
-        options["angle_range"] = [float(condition.min()), float(condition.max())]
-    return TrainingData("mpd_tpc", source, inputs, events.amplitudes, condition, options)
+    Args:
+        read: (path, max_events, start) -> events of [start, start + max_events).
+        read_conditions: (path, max_events) -> (N,) conditions of the first events
+            (layout checked, cells not read).
+        inputs: events -> the training arrays (as `TrainingData.inputs`).
+    """
 
-
-def calogan_training_inputs(showers) -> dict:
-    """Returns CaloGAN's training arrays of `showers`: energy (N, 1) GeV, layer_i (N, r, c, 1) in GeV."""
-    inputs = {"energy": showers.incident_energy.reshape(-1, 1).astype("float32")}
-    for i, layer in enumerate(showers.layers):
-        inputs[f"layer_{i}"] = (layer[..., None] / 1000.0).astype("float32")  # MeV -> GeV, as the original
-    return inputs
+    read: Callable
+    read_conditions: Callable
+    inputs: Callable
 
 
-def _load_calogan(path, max_events, particle):
-    """CaloGAN showers of one particle (a .h5 file, or the bundled sample of
-    `particle`), or of several (a particles.yaml: name -> file) for an ACGAN."""
-    from physgan.data.calogan import (
-        CaloShowers,
-        bundled_sample_path,
-        read_calogan,
-        read_particles_yaml,
-    )
+@dataclass(frozen=True)
+class Evaluation:
+    """The CaloChallenge-style evaluation suite of a data set (`physgan.evaluate`).
 
-    if path is not None and Path(path).suffix in (".yaml", ".yml"):
-        files = read_particles_yaml(path)
-        source = Path(path)
-    else:
-        name = particle or "eplus"
-        files = {name: Path(path) if path else bundled_sample_path(name)}
-        source = files[name]
-    per_particle = [read_calogan(f, max_events=max_events) for f in files.values()]
-    showers = CaloShowers.concatenate(per_particle)
-    inputs = calogan_training_inputs(showers)
-    if len(files) > 1:
-        labels = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_particle)])
-        inputs["particle"] = labels.reshape(-1, 1).astype("int32")
-    energy = showers.incident_energy
-    options = {
-        "particles": list(files),
-        "energy_range": [float(np.floor(energy.min())), float(np.ceil(energy.max()))],
-    }
-    reference = per_particle[0]
-    return TrainingData("calogan", source, inputs, reference, reference.incident_energy, options)
+    Args:
+        observables: events -> {name: (N,) values}.
+        catalogue: {name: style with .label, .log_x, .log_y} of the observables.
+        matrix: observables -> (N, k) matrix for FPD/KPD and the high-level classifier.
+        low_level: events -> (N, f) features of the low-level classifier.
+    """
+
+    observables: Callable
+    catalogue: dict
+    matrix: Callable
+    low_level: Callable
 
 
-def ild_training_inputs(showers) -> dict:
-    """Returns the ILD models' training arrays: energy (N, 1) GeV, layers (N, 30, 30, 30, 1) MeV (raw, as the original)."""
-    return {
-        "energy": showers.incident_energy.reshape(-1, 1).astype("float32", copy=False),
-        "layers": showers.layers[..., None].astype("float32", copy=False),  # a view: no copy of the cells
-    }
+@dataclass(frozen=True)
+class DataSet:
+    """One data set: its name, events type, file format and what can be done with it.
+
+    Args:
+        name: the name train.py's --dataset and the model registry use.
+        description: one line for listings.
+        events: the `physgan.data.base.Events` subclass that readers and `sample()` return.
+        file_kinds: the files it reads, for error messages ("HDF5 (.h5): energy, layer_0..2").
+        recognise: path -> True when the file is in this data set's layout (checks little).
+        read: (path, max_events=None) -> events, validated.
+        validate: path -> number of events; DataError on any problem.
+        write: (path, events, **options) -> path, atomically.
+        training_data: (path or None, max_events, particle) -> TrainingData.
+        output_suffixes: file name endings that `write` produces (".h5", ".csv.gz").
+        writer: path -> a context manager with `append(events)` that writes in chunks;
+            None: generated events are collected and written with `write`.
+        condition: what `sample(condition=...)` means; None: unconditioned.
+        stream: how training batches are read from disk; None: the file is loaded.
+        figures: (reference, generated, out_dir) -> PNG paths (watch_results.py, evaluate).
+        evaluation: the evaluation suite; None: `physgan.evaluate` does not apply.
+    """
+
+    name: str
+    description: str
+    events: type
+    file_kinds: str
+    recognise: Callable
+    read: Callable
+    validate: Callable
+    write: Callable
+    training_data: Callable
+    output_suffixes: tuple[str, ...]
+    writer: Callable | None = None
+    condition: Condition | None = None
+    stream: Stream | None = None
+    figures: Callable | None = None
+    evaluation: Evaluation | None = None
+
+    def check_output(self, path: str | Path) -> Path:
+        """Returns `path`; ConfigError unless its name ends in one of `output_suffixes`."""
+        path = Path(path)
+        if not path.name.lower().endswith(self.output_suffixes):
+            raise ConfigError(f"{self.name} events are written as {' or '.join(self.output_suffixes)} "
+                              f"files, not {path.name}")
+        return path
 
 
-def _load_ild(path, max_events, particle):
-    """ILD-like 30x30x30 photon showers (a .h5 file in the Getting High layout, or the bundled sample)."""
-    from physgan.data.ild import bundled_sample_path, read_ild
-
-    if particle not in (None, "gamma", "photon"):
-        raise ConfigError(f"the ild data set holds photon showers; --particle {particle!r} is not available")
-    source = Path(path) if path else bundled_sample_path()
-    showers = read_ild(source, max_events=max_events)
-    energy = showers.incident_energy
-    options = {"energy_range": [float(np.floor(energy.min())), float(np.ceil(energy.max()))]}
-    return TrainingData("ild", source, ild_training_inputs(showers), showers, energy, options)
+_DATASETS: dict[str, DataSet] = {}
+_FORMATS_IMPORTED = False
 
 
-_LOADERS = {
-    "mpd_tpc": _load_mpd_tpc,
-    "calogan": _load_calogan,
-    "ild": _load_ild,
-}
+def register_dataset(dataset: DataSet) -> DataSet:
+    """Returns `dataset` after registering it under its name (called by the format modules)."""
+    existing = _DATASETS.get(dataset.name)
+    if existing is not None and existing.events.__qualname__ != dataset.events.__qualname__:
+        raise ConfigError(f"data set name {dataset.name!r} is registered twice")
+    _DATASETS[dataset.name] = dataset
+    return dataset
+
+
+def _import_formats() -> None:
+    # Importing the format modules registers their data sets; done once, lazily.
+    global _FORMATS_IMPORTED
+    if _FORMATS_IMPORTED:
+        return
+    package = importlib.import_module("physgan.data")
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):  # not __main__ (the command line)
+            importlib.import_module(f"physgan.data.{module.name}")
+    _FORMATS_IMPORTED = True
+
+
+def list_datasets() -> list[DataSet]:
+    """Returns every registered data set, sorted by name."""
+    _import_formats()
+    return [_DATASETS[k] for k in sorted(_DATASETS)]
 
 
 def dataset_names() -> list[str]:
-    """Returns the names of the data sets train.py knows."""
-    return sorted(_LOADERS)
+    """Returns the names of the registered data sets, sorted."""
+    return [d.name for d in list_datasets()]
+
+
+def get_dataset(name: str) -> DataSet:
+    """Returns the data set `name`; ConfigError listing the known names otherwise."""
+    _import_formats()
+    if name not in _DATASETS:
+        raise ConfigError(f"unknown data set {name!r}; available: {', '.join(sorted(_DATASETS))}")
+    return _DATASETS[name]
+
+
+def dataset_of(events) -> DataSet:
+    """Returns the data set whose events type `events` is; ConfigError for anything else."""
+    _import_formats()
+    for dataset in _DATASETS.values():
+        if isinstance(events, dataset.events):
+            return dataset
+    known = ", ".join(f"{d.events.__name__} ({d.name})" for d in list_datasets())
+    raise ConfigError(f"{type(events).__name__} are not the events of a data set; known: {known}")
+
+
+def dataset_of_file(path: str | Path) -> DataSet:
+    """Returns the data set whose layout the file `path` has; DataError naming the
+    file and the known file kinds when it is missing or of no known layout."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"physgan: file {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"physgan: {path} is a folder, expected a data file")
+    for dataset in list_datasets():
+        if dataset.recognise(path):
+            return dataset
+    kinds = "; ".join(f"{d.name}: {d.file_kinds}" for d in list_datasets())
+    raise DataError(f"physgan: {path.name} is in no known data-set layout (known: {kinds})")
+
+
+def read_events(path: str | Path, max_events: int | None = None):
+    """Returns the events of the data file `path`, in whichever registered layout it has."""
+    return dataset_of_file(path).read(path, max_events=max_events)
 
 
 def load_training_data(
@@ -140,6 +218,18 @@ def load_training_data(
     particle: str | None = None,
 ) -> TrainingData:
     """Returns data set `dataset` read from `path` (None: the bundled sample)."""
-    if dataset not in _LOADERS:
-        raise ConfigError(f"unknown data set {dataset!r}; available: {', '.join(dataset_names())}")
-    return _LOADERS[dataset](path, max_events, particle)
+    return get_dataset(dataset).training_data(path, max_events, particle)
+
+
+def energy_range(energies: np.ndarray) -> list[float]:
+    """Returns [floor(min), ceil(max)] of incident energies in GeV (a model's `energy_range`)."""
+    return [float(np.floor(np.min(energies))), float(np.ceil(np.max(energies)))]
+
+
+def file_sha256(path: str | Path) -> str:
+    """Returns the hex SHA-256 of a file (for run provenance)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

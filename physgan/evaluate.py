@@ -17,35 +17,30 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from physgan.cli import run_command
 from physgan.errors import DataError
 
 
-def _suite(showers):
-    """Returns (observables_fn, catalogue, matrix_fn, figures_fn) for the layout of `showers`."""
-    layers = showers.layers
-    if isinstance(layers, np.ndarray) and layers.ndim == 4:  # ILD 30x30x30
-        from physgan.metrics.ild import ILD_OBSERVABLES, ild_observable_matrix, ild_observables
-        from physgan.plots.ild import plot_ild
+def _suite(reference, generated):
+    """Returns (data set, its Evaluation) of two event sets of one data set; DataError otherwise."""
+    from physgan.datasets import dataset_of, list_datasets
 
-        return ild_observables, ILD_OBSERVABLES, ild_observable_matrix, plot_ild
-    from physgan.metrics.calo import OBSERVABLES, observable_matrix, shower_observables
-    from physgan.plots.calo import plot_average_showers, plot_calo_observables
-
-    def figures(reference, generated, out_dir):
-        return [plot_average_showers(reference, generated, out_dir),
-                *plot_calo_observables(reference, generated, out_dir)]
-
-    return shower_observables, OBSERVABLES, observable_matrix, figures
+    dataset, other = dataset_of(reference), dataset_of(generated)
+    if other is not dataset:
+        raise DataError(f"generated and reference events are of different data sets "
+                        f"({other.name} vs {dataset.name})")
+    if dataset.evaluation is None:
+        suites = ", ".join(d.name for d in list_datasets() if d.evaluation is not None)
+        raise DataError(f"the {dataset.name} data set has no evaluation suite yet (available for: {suites})")
+    return dataset, dataset.evaluation
 
 
 def evaluate(generated, reference, out_dir: str | Path | None = None, classifier: bool = True,
              seed: int = 0, log=print) -> dict:
-    """Returns the metrics of `generated` against `reference` (both `CaloShowers`,
-    or both `IldShowers`); with `out_dir`, also writes metrics.json and the figures there."""
-    from physgan.metrics.classifier import classifier_auc, low_level_features
+    """Returns the metrics of `generated` against `reference` (events of one data set
+    with an evaluation suite: CaloShowers, IldShowers); with `out_dir`, also writes
+    metrics.json and the figures there."""
+    from physgan.metrics.classifier import classifier_auc
     from physgan.metrics.distances import (
         common_bins,
         frechet_physics_distance,
@@ -53,23 +48,22 @@ def evaluate(generated, reference, out_dir: str | Path | None = None, classifier
         separation_power,
     )
 
-    observables, catalogue, matrix, figures = _suite(reference)
-    if _suite(generated)[1] is not catalogue:
-        raise DataError("generated and reference showers have different layouts (CaloGAN vs ILD)")
+    dataset, suite = _suite(reference, generated)
     start = time.perf_counter()
-    real, fake = observables(reference), observables(generated)
-    metrics = {"n_reference": len(reference), "n_generated": len(generated), "separation_power": {}}
-    for name, style in catalogue.items():
+    real, fake = suite.observables(reference), suite.observables(generated)
+    metrics = {"dataset": dataset.name, "n_reference": len(reference), "n_generated": len(generated),
+               "separation_power": {}}
+    for name, style in suite.catalogue.items():
         if name in real and name in fake:
             bins = common_bins(real[name], fake[name], 50, log=style.log_x)
             metrics["separation_power"][name] = separation_power(real[name], fake[name], bins)
-    real_matrix, fake_matrix = matrix(real), matrix(fake)
+    real_matrix, fake_matrix = suite.matrix(real), suite.matrix(fake)
     metrics["fpd"], metrics["fpd_error"] = frechet_physics_distance(real_matrix, fake_matrix, seed=seed)
     metrics["kpd"], metrics["kpd_error"] = kernel_physics_distance(real_matrix, fake_matrix, seed=seed)
     log(f"physgan: observables, FPD, KPD in {time.perf_counter() - start:.1f} s")
     if classifier:
         for level, (a, b) in {
-            "low_level": (low_level_features(reference), low_level_features(generated)),
+            "low_level": (suite.low_level(reference), suite.low_level(generated)),
             "high_level": (real_matrix, fake_matrix),
         }.items():
             tick = time.perf_counter()
@@ -82,7 +76,7 @@ def evaluate(generated, reference, out_dir: str | Path | None = None, classifier
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        metrics["figures"] = [str(p) for p in figures(reference, generated, out_dir)]
+        metrics["figures"] = [str(p) for p in dataset.figures(reference, generated, out_dir)]
         write_json(out_dir / "metrics.json", metrics)
     return metrics
 
@@ -116,18 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_showers(path: str | Path, max_events: int | None = None):
-    """Returns the showers of an HDF5 file in the CaloGAN or the ILD (Getting High) layout."""
-    import h5py
+    """Returns the events of a data file in any registered layout (CaloGAN or ILD HDF5, ...)."""
+    from physgan.datasets import read_events
 
-    from physgan.data.calogan import LAYER_NAMES, read_calogan
-    from physgan.data.ild import GROUP, LAYERS_NAME, read_ild
-
-    try:
-        with h5py.File(path, "r") as f:
-            ild = GROUP in f or (LAYERS_NAME in f and LAYER_NAMES[0] not in f)
-    except OSError:
-        ild = False  # read_calogan names the problem
-    return read_ild(path, max_events=max_events) if ild else read_calogan(path, max_events=max_events)
+    return read_events(path, max_events=max_events)
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -3,10 +3,11 @@
     python -m physgan.generate MODEL.keras --n 100000 --energy 1:100 --out showers.h5
     python -m physgan.generate runs/.../mpd_wgan_param.keras --n 5000 --angle 0:15 --out tpc.csv.gz
 
-CaloGAN models write the CaloGAN HDF5 layout and ILD models (ild_gan, ild_wgan,
-bibae) the Getting High layout (group 30x30: energy, layers), in chunks (the
-file appears, complete, when the last chunk is written); MPD models write the
-digits CSV format.
+Events are written in the format of the model's data set (`physgan.datasets`):
+CaloGAN models the CaloGAN HDF5 layout and ILD models (ild_gan, ild_wgan, bibae)
+the Getting High layout (group 30x30: energy, layers), in chunks (the file
+appears, complete, when the last chunk is written); MPD models the digits CSV
+format.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from physgan.cli import run_command
+
+CONDITION_FLAGS = ("energy", "angle")  # the generate flags of the data sets' `Condition.flag`
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -42,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("model", help="trained model file (.keras, or a legacy .h5 generator)")
     parser.add_argument("--n", type=int, required=True, help="number of events to generate")
-    parser.add_argument("--out", required=True, help="output file (.h5 for calorimeter showers, .csv[.gz] for MPD events)")
+    parser.add_argument("--out", required=True, help="output file in the model's data-set format (.h5 for calorimeter showers, .csv[.gz] for MPD events, .npz/.h5 for ZDC responses)")
     parser.add_argument("--energy", type=parse_range, default=None, help="incident energy range in GeV, LOW:HIGH drawn uniformly, or one value (calorimeter models; default: the model's training range)")
-    parser.add_argument("--angle", type=parse_range, default=None, help="crossing angle range in degrees, LOW:HIGH or one value (parametrized MPD models)")
+    parser.add_argument("--angle", type=parse_range, default=None, help="crossing angle range in degrees, LOW:HIGH or one value (parametrized MPD models; default: the model's training range)")
     parser.add_argument("--particle", help="particle to generate (ACGAN models trained on several particles)")
     parser.add_argument("--batch-size", type=int, default=4096, help="events per generator call (default: 4096)")
     parser.add_argument("--chunk-size", type=int, default=20000, help="events per write to the output file (default: 20000)")
@@ -61,66 +64,77 @@ def _conditions(rng, n, value_range):
     return np.full(n, low) if low == high else rng.uniform(low, high, size=n)
 
 
+def _condition_range(args, dataset):
+    """Returns the LOW:HIGH range given for the data set's condition flag (None: the model's
+    own range); ConfigError for a flag of another data set's condition."""
+    from physgan.errors import ConfigError
+
+    own = dataset.condition.flag if dataset.condition else None
+    for flag in CONDITION_FLAGS:
+        if getattr(args, flag) is not None and flag != own:
+            takes = f"its condition is --{own}" if own else "its events take no condition"
+            raise ConfigError(f"--{flag} does not apply to a model of the {dataset.name} data set ({takes})")
+    return getattr(args, own) if own else None
+
+
+def _sample_options(model, args, dataset) -> dict:
+    """Returns the keyword options of `model.sample` that were given (--particle)."""
+    import inspect
+
+    from physgan.errors import ConfigError
+
+    options = {"particle": args.particle} if args.particle is not None else {}
+    accepted = inspect.signature(model.sample).parameters
+    for name in options:
+        if name not in accepted:
+            raise ConfigError(f"--{name} does not apply to {type(model).__name__} models "
+                              f"({dataset.name} data set); it applies to CaloGAN ACGAN models")
+    if "batch_size" in accepted:
+        options["batch_size"] = args.batch_size
+    return options
+
+
 def generate(args) -> Path:
-    """Writes `args.n` generated events to `args.out`; returns its path."""
+    """Writes `args.n` generated events to `args.out` in the format of the model's data set;
+    returns its path."""
+    import contextlib
+
     import keras
 
     import physgan
+    from physgan.datasets import get_dataset
     from physgan.errors import ConfigError
+    from physgan.training import GenerativeModel
 
     model = physgan.load(args.model, compile=False)
+    if not getattr(model, "dataset", None):
+        raise ConfigError(f"{Path(args.model).name} generates no events of a known data set, so there is "
+                          f"no file format to write; call its sample() in Python instead")
+    dataset = get_dataset(model.dataset)
+    out = dataset.check_output(args.out)
+    value_range = _condition_range(args, dataset)
+    options = _sample_options(model, args, dataset)
     if args.quantize:
-        if not hasattr(model, "quantize_generator"):
+        if not isinstance(model, GenerativeModel):
             raise ConfigError("--quantize applies to CaloGAN models only")
-        if getattr(model, "generator_quantization", None) is None:
+        if model.generator_quantization is None:
             model.quantize_generator(args.quantize)
-    out = Path(args.out)
     rng = np.random.default_rng(args.seed)
     progress = keras.utils.Progbar(args.n, unit_name="event")
     start = time.perf_counter()
-    if hasattr(model, "generate_cells"):  # calorimeter showers (CaloGAN layout)
-        from physgan.data.calogan import CaloGANWriter, CaloShowers
-
-        if out.suffix not in (".h5", ".hdf5"):
-            raise ConfigError(f"calorimeter showers are written as HDF5 (.h5), not {out.name}")
-        energy_range = args.energy or tuple(model.energy_range)
-        with CaloGANWriter(out) as writer:
-            for first in range(0, args.n, args.chunk_size):
-                n = min(args.chunk_size, args.n - first)
-                energies = _conditions(rng, n, energy_range)
-                cells = model.generate_cells(energies, particle=args.particle,
-                                             seed=int(rng.integers(2**31)), batch_size=args.batch_size)
-                writer.append(CaloShowers(incident_energy=energies.astype("float32"), layers=cells, overflow=None))
-                progress.add(n)
-    elif hasattr(model, "generate_volumes"):  # ILD 30x30x30 showers (Getting High layout)
-        from physgan.data.ild import IldWriter
-
-        if out.suffix not in (".h5", ".hdf5"):
-            raise ConfigError(f"ILD showers are written as HDF5 (.h5), not {out.name}")
-        if args.particle is not None:
-            raise ConfigError("--particle applies to CaloGAN ACGAN models only; ILD models generate photons")
-        energy_range = args.energy or tuple(model.energy_range)
-        with IldWriter(out) as writer:
-            for first in range(0, args.n, args.chunk_size):
-                n = min(args.chunk_size, args.n - first)
-                writer.append(model.sample(n, condition=_conditions(rng, n, energy_range),
-                                           seed=int(rng.integers(2**31))))
-                progress.add(n)
-    else:  # MPD TPC events
-        from physgan.data.mpd import TPCEvents, write_digits_csv
-
-        if args.energy is not None or args.particle is not None:
-            raise ConfigError("--energy and --particle apply to calorimeter models only")
-        angles = _conditions(rng, args.n, args.angle) if getattr(model, "parametrized", False) else None
-        amplitudes = model.sample(args.n, condition=angles, seed=args.seed)
-        progress.add(args.n)
-        events = TPCEvents(
-            amplitudes=amplitudes,
-            crossing_angle=None if angles is None else angles.astype("float32"),
-            dip_angle=None if angles is None else np.zeros(args.n, "float32"),
-            event_ids=np.arange(args.n, dtype="int64"),
-        )
-        write_digits_csv(out, events)
+    collected = []
+    with dataset.writer(out) if dataset.writer else contextlib.nullcontext() as writer:
+        for first in range(0, args.n, args.chunk_size):
+            n = min(args.chunk_size, args.n - first)
+            events = model.sample(n, condition=_conditions(rng, n, value_range),
+                                  seed=int(rng.integers(2**31)), **options)
+            if writer is None:
+                collected.append(events)
+            else:
+                writer.append(events)
+            progress.add(n)
+    if collected:
+        dataset.write(out, dataset.events.concatenate(collected))
     seconds = time.perf_counter() - start
     print(f"physgan: wrote {args.n} events to {out} in {seconds:.1f} s ({args.n / seconds:,.0f} events/s)")
     return out

@@ -20,7 +20,7 @@ import h5py
 import keras
 import numpy as np
 
-from physgan.errors import DataError
+from physgan.errors import ConfigError, DataError
 
 MPD_ANGLE_RANGE = (0.0, 15.0)
 
@@ -106,6 +106,11 @@ class LegacyGenerator(keras.Model):
         self.input_dims = [int(t.shape[-1]) for t in network.inputs]
         self.built = True
 
+    @property
+    def dataset(self) -> str | None:
+        """The data set whose events `sample()` returns (MPD generators), else None."""
+        return "mpd_tpc" if self.kind.startswith("mpd_tpc") else None
+
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
 
@@ -114,23 +119,28 @@ class LegacyGenerator(keras.Model):
         inputs = latent if condition is None else [latent, condition]
         return keras.ops.convert_to_numpy(self.network(inputs, training=False))
 
-    def sample(self, n: int, condition=None, seed: int | None = None) -> np.ndarray:
+    def sample(self, n: int, condition=None, seed: int | None = None):
         """Returns `n` generated events in physical units.
 
-        MPD: amplitudes (n, 8, 8); `condition` = crossing angle(s) in degrees for
-        the parametrized generators (None: uniform 0-15). ZDC: photon counts
+        MPD: `TPCEvents`, amplitudes (n, 8, 8) in ADC counts; `condition` = crossing angle(s) in
+        degrees for the parametrized generators (None: uniform 0-15). ZDC: an array of photon counts
         (n, 56, 30); `condition` = (n, 9) standardised conditions (None: N(0, 1)).
         """
         rng = np.random.default_rng(seed)
         if self.kind.startswith("mpd_tpc"):
+            from physgan.data.mpd import TPCEvents
+
             latent = rng.standard_normal((n, 32)).astype("float32")
+            angle = None
             if self.kind == "mpd_tpc_parametrized":
                 angle = rng.uniform(*MPD_ANGLE_RANGE, n) if condition is None else condition
-                latent[:, 0] = np.broadcast_to(np.asarray(angle, dtype="float32"), (n,))
+                angle = np.broadcast_to(np.asarray(angle, dtype="float32"), (n,)).copy()
+                latent[:, 0] = angle
             elif condition is not None:
-                raise ValueError(f"{self.source or 'this generator'} is unparametrized: it takes no condition")
+                raise ConfigError(f"{self.source or 'this generator'} is unparametrized: it takes no condition")
             log_amplitude = self.generate_raw(latent)[..., 0]
-            return np.where(log_amplitude > 0, np.exp(log_amplitude), 0.0).astype("float32")
+            amplitudes = np.where(log_amplitude > 0, np.exp(log_amplitude), 0.0).astype("float32")
+            return TPCEvents(amplitudes, angle, None if angle is None else np.zeros(n, "float32"))
         if self.kind == "zdc_proton_vae_decoder":
             latent = rng.standard_normal((n, self.input_dims[0])).astype("float32")
             if condition is None:
@@ -142,7 +152,7 @@ class LegacyGenerator(keras.Model):
 
     def get_config(self) -> dict:
         return {
-            "name": self.name,
+            **super().get_config(),
             "network": keras.saving.serialize_keras_object(self.network),
             "kind": self.kind,
             "source": self.source,

@@ -24,18 +24,21 @@ _REGISTRY: dict[str, ZooEntry] = {}
 _ZOO_IMPORTED = False
 
 
-def register_model(name: str, description: str, datasets: tuple[str, ...], **defaults):
+def register_model(name: str, description: str, **defaults):
     """Returns a class decorator that registers a zoo model under `name`.
 
-    `defaults` are constructor arguments that differ between entries sharing
-    one class (e.g. the parametrized variant of a model).
+    The model trains on the data set its class names (`dataset`, whose events
+    its `sample()` returns). `defaults` are constructor arguments that differ
+    between entries sharing one class (e.g. the parametrized variant of a model).
     """
 
     def decorator(cls):
         existing = _REGISTRY.get(name)
         if existing is not None and existing.cls.__qualname__ != cls.__qualname__:
             raise ConfigError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = ZooEntry(name, cls, description, tuple(datasets), dict(defaults))
+        if not getattr(cls, "dataset", None):
+            raise ConfigError(f"model class {cls.__name__} names no data set (class attribute `dataset`)")
+        _REGISTRY[name] = ZooEntry(name, cls, description, (cls.dataset,), dict(defaults))
         return cls
 
     return decorator

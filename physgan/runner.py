@@ -13,7 +13,7 @@ import numpy as np
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
 from physgan.callbacks import RunCheckpoint, resume_point
-from physgan.datasets import file_sha256, load_training_data
+from physgan.datasets import file_sha256, get_dataset, list_datasets, load_training_data
 from physgan.errors import ConfigError
 from physgan.registry import get_entry
 
@@ -103,13 +103,14 @@ def _training_data(dataset: str, options: dict, batch_size: int):
     if not options.get("stream"):
         data = load_training_data(dataset, path, options.get("max_events"), options.get("particle"))
         return data, None
-    from physgan.streaming import STREAMS
+    from physgan.streaming import ShowerStream
 
-    if dataset not in STREAMS or options.get("particles"):
-        raise ConfigError("--stream reads one CaloGAN or ILD HDF5 file (--data or the bundled sample), not "
-                          f"{'a particles.yaml' if options.get('particles') else dataset}")
+    streamable = [d.name for d in list_datasets() if d.stream is not None]
+    if get_dataset(dataset).stream is None or options.get("particles"):
+        raise ConfigError(f"--stream reads one file of the {' or '.join(streamable)} data set (--data or the "
+                          f"bundled sample), not {'a particles.yaml' if options.get('particles') else dataset}")
     data = load_training_data(dataset, path, batch_size, options.get("particle"))
-    stream = STREAMS[dataset](data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
+    stream = ShowerStream(dataset, data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
     data.model_options["energy_range"] = stream.energy_range
     return data, stream
 

@@ -14,7 +14,9 @@ Subclasses provide:
 - one method per loss, `def critic_loss(self, batch) -> (loss, logs)`;
 - `default_optimizers(steps_per_epoch)`: the original optimizers and learning rates;
 - `metric_names`: the names of everything the loss methods log;
-- `sample(n, condition=None, seed=None)`: numpy arrays in physical units.
+- `dataset`: the name of the data set it trains on (`physgan.datasets`);
+- `sample(n, condition=None, seed=None, **options)`: that data set's events, in
+  physical units (they know how to write and evaluate themselves).
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class GenerativeModel(backend.TrainStep, keras.Model):
     metric_names: tuple = ()
     default_batch_size: int = 128
     default_epochs: int = 10
+    dataset: str | None = None  # the data set whose events `sample()` returns
+    generator_quantization = None
 
     # --- what subclasses define -------------------------------------------------
 
@@ -118,8 +122,19 @@ class GenerativeModel(backend.TrainStep, keras.Model):
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
         raise NotImplementedError
 
-    def sample(self, n: int, condition=None, seed: int | None = None) -> np.ndarray:
+    def sample(self, n: int, condition=None, seed: int | None = None, **options):
+        """Returns `n` events of the model's data set (`physgan.data.base.Events`), in physical units.
+
+        `condition` is the data set's condition (`DataSet.condition`: e.g. the
+        incident energies in GeV, a scalar or (n,)); None draws it over the
+        model's training range. The same `seed` gives the same events on every backend.
+        """
         raise NotImplementedError
+
+    def quantize_generator(self, mode: str = "int8") -> None:
+        """Quantizes the generation network (models that support it override this)."""
+        raise ConfigError(f"{type(self).__name__} models have no quantized generation "
+                          f"(--quantize applies to CaloGAN models)")
 
     @property
     def required_inputs(self) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from physgan.data import ild
+from physgan.data.commands import main as data_main
 from physgan.data.ild import (
     CELL_SIZE_MM, MIP_THRESHOLD_MEV, SHOWER_SHAPE, IldShowers, IldWriter, apply_mip_threshold,
     bundled_sample_path, ild_event_count, iter_ild_chunks, make_bundled_sample, read_ild, write_ild,
@@ -295,15 +296,15 @@ def test_bundled_sample_is_the_first_shared_events(photons, shared_file):
 def test_sample_can_be_recut_and_cli(tmp_path, shared_file, capsys):
     out = make_bundled_sample(shared_file, tmp_path / "small.h5", n_events=12)
     assert_same(read_ild(out), read_ild(bundled_sample_path(), max_events=12))
-    assert ild.main(["make-sample", str(shared_file), "--out", str(tmp_path / "cli.h5"), "--n", "3"]) == 0
-    assert ild.main(["validate", str(tmp_path / "cli.h5"), str(out)]) == 0
+    assert data_main(["ild", "make-sample", str(shared_file), "--out", str(tmp_path / "cli.h5"), "--n", "3"]) == 0
+    assert data_main(["ild", "validate", str(tmp_path / "cli.h5"), str(out)]) == 0
     printed = capsys.readouterr().out
     assert "cli.h5: 3 events, valid" in printed and "small.h5: 12 events, valid" in printed
     (tmp_path / "bad.h5").write_text("not hdf5")
-    assert ild.main(["validate", str(tmp_path / "bad.h5")]) == 2
+    assert data_main(["ild", "validate", str(tmp_path / "bad.h5")]) == 2
     assert "bad.h5 is not an HDF5 file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        ild.main([])
+        data_main(["ild"])
 
 
 def test_missing_bundled_sample_is_named(tmp_path, monkeypatch):

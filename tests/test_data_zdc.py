@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from physgan.data import zdc
+from physgan.data.commands import main as data_main
 from physgan.data.zdc import (
     IMAGE_SHAPE, NONZERO_CATEGORY_EDGES, PROPERTY_NAMES, PropertyScaler, ZdcData, bundled_sample_path,
-    make_bundled_sample, read_zdc, simulate_zdc, write_zdc, zdc_properties,
+    read_zdc, write_zdc, zdc_properties,
 )
+from physgan.data.zdc_simulator import make_bundled_sample, simulate_zdc
 from physgan.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
@@ -236,14 +238,14 @@ def test_read_errors_name_the_file_and_the_problem(tmp_path):
 
 def test_command_line(tmp_path, capsys):
     out = tmp_path / "sim.h5"
-    assert zdc.main(["simulate", "--n", "20", "--out", str(out), "--seed", "4", "--energy", "500"]) == 0
+    assert data_main(["zdc", "simulate", "--n", "20", "--out", str(out), "--seed", "4", "--energy", "500"]) == 0
     data = read_zdc(out)
     np.testing.assert_array_equal(data.images, simulate_zdc(20, energy_gev=500.0, seed=4))
-    assert zdc.main(["properties", str(out)]) == 0
+    assert data_main(["zdc", "properties", str(out)]) == 0
     printed = capsys.readouterr().out
     assert all(name in printed for name in PROPERTY_NAMES) and "mean" in printed
-    assert zdc.main(["properties", str(tmp_path / "missing.npz")]) == 2
+    assert data_main(["zdc", "properties", str(tmp_path / "missing.npz")]) == 2
     assert "missing.npz does not exist" in capsys.readouterr().err
     sample = make_bundled_sample(tmp_path / "s.npz", n=30, seed=0)
-    assert zdc.main(["make-sample", "--out", str(tmp_path / "c.npz"), "--n", "30"]) == 0
+    assert data_main(["zdc", "make-sample", "--out", str(tmp_path / "c.npz"), "--n", "30"]) == 0
     np.testing.assert_array_equal(read_zdc(tmp_path / "c.npz").images, read_zdc(sample).images)

@@ -6,13 +6,13 @@ import pytest
 import physgan
 from physgan.data.calogan import read_calogan
 from physgan.errors import ConfigError
-from physgan.streaming import CaloGANStream
+from physgan.streaming import ShowerStream
 
 
 @pytest.mark.backend_free
 def test_stream_serves_every_batch_of_the_file_once_per_epoch(shared_data):
     path = shared_data / "calogan_eplus.h5"
-    stream = CaloGANStream(path, batch_size=32, max_events=128, seed=0)
+    stream = ShowerStream("calogan", path, batch_size=32, max_events=128, seed=0)
     assert len(stream) == 4
     showers = read_calogan(path, max_events=128)
     seen = sorted(float(stream[i]["energy"][0, 0]) for i in range(len(stream)))
@@ -26,7 +26,7 @@ def test_stream_serves_every_batch_of_the_file_once_per_epoch(shared_data):
 
 
 def test_a_model_trains_from_the_stream(shared_data):
-    stream = CaloGANStream(shared_data / "calogan_gamma.h5", batch_size=16, max_events=64)
+    stream = ShowerStream("calogan", shared_data / "calogan_gamma.h5", batch_size=16, max_events=64)
     model = physgan.get_model("calogan", latent_size=8, energy_range=stream.energy_range)
     model.compile()
     history = model.fit(stream, epochs=1, verbose=0)
@@ -37,18 +37,23 @@ def test_a_model_trains_from_the_stream(shared_data):
 @pytest.mark.backend_free
 def test_stream_needs_a_full_batch(shared_data):
     with pytest.raises(ConfigError, match="fewer than one batch"):
-        CaloGANStream(shared_data / "calogan_gamma.h5", batch_size=64, max_events=10)
+        ShowerStream("calogan", shared_data / "calogan_gamma.h5", batch_size=64, max_events=10)
 
 
 @pytest.mark.backend_free
 def test_ild_stream_serves_training_batches_of_the_getting_high_layout(shared_data):
     from physgan.data.ild import read_ild
-    from physgan.streaming import IldStream
 
     path = shared_data / "ild_photons.h5"  # datasets at the file root
-    stream = IldStream(path, batch_size=4, max_events=12, seed=0)
+    stream = ShowerStream("ild", path, batch_size=4, max_events=12, seed=0)
     assert len(stream) == 3 and stream.energy_range[0] >= 10 and stream.energy_range[1] <= 100
     batch = stream[1]
     start = int(stream.order[1]) * 4
     assert batch["layers"].shape == (4, 30, 30, 30, 1)
     np.testing.assert_array_equal(batch["layers"][..., 0], read_ild(path, max_events=4, start=start).layers)
+
+
+@pytest.mark.backend_free
+def test_a_data_set_without_a_stream_says_so(shared_data):
+    with pytest.raises(ConfigError, match="mpd_tpc data set cannot be streamed"):
+        ShowerStream("mpd_tpc", shared_data / "calogan_gamma.h5", batch_size=4)

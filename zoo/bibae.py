@@ -67,7 +67,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers import LayerEnergy
 from physgan.layers.volume import (
@@ -82,7 +82,7 @@ from physgan.layers.volume import (
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import Update, per_epoch_decay
-from physgan.zoo.ild_common import IldModel, volumes_from_output
+from physgan.zoo.ild_common import ENERGY_RANGE, IldModel, volumes_from_output
 
 TORCH_DEFAULT_INIT = keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
 _CONV = dict(use_bias=False, kernel_initializer=TORCH_DEFAULT_INIT)
@@ -98,8 +98,9 @@ def _norm_lrelu(x, data_format: str, name: str, slope: float = 0.2):
 
 
 def build_encoder(ngf: int = 8, n_encoded: int = 24, latent_dim: int = 512, hidden: int | None = None,
-                  data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+                  data_format: str | None = None) -> keras.Model:
     """Returns the encoder: (shower [MeV], E [GeV]) -> (mu, logvar) of the encoded latents."""
+    data_format = data_format or image_data_format()
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     energy = keras.Input((1,), name="energy")
     conv = dict(data_format=data_format, **_CONV)
@@ -119,8 +120,9 @@ def build_encoder(ngf: int = 8, n_encoded: int = 24, latent_dim: int = 512, hidd
 
 
 def build_decoder(ngf: int = 8, latent_dim: int = 512, hidden: int | None = None,
-                  data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+                  data_format: str | None = None) -> keras.Model:
     """Returns the decoder: (z, E [GeV]) -> shower (30, 30, 30, 1) MeV."""
+    data_format = data_format or image_data_format()
     z = keras.Input((latent_dim,), name="z")
     energy = keras.Input((1,), name="energy")
     x = layers.Concatenate(name="z_and_energy")([z, energy])
@@ -165,8 +167,9 @@ def _critic_branch(x, ndf: int, data_format: str, name: str):
     return layers.LeakyReLU(0.2, name=f"{name}_dense_lrelu")(_dense(ndf // 2, f"{name}_dense")(x))
 
 
-def build_critic(ndf: int = 128, data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_critic(ndf: int = 128, data_format: str | None = None) -> keras.Model:
     """Returns the pair critic: (shower, reference input, E [GeV]) -> score."""
+    data_format = data_format or image_data_format()
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     reference = keras.Input((*SHOWER_SHAPE, 1), name="reference")
     energy = keras.Input((1,), name="energy")
@@ -191,8 +194,9 @@ def build_latent_critic() -> keras.Model:
     return keras.Model(inputs, _dense(1, "score")(x), name="latent_critic")
 
 
-def build_post_processor(ndf: int = 128, data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_post_processor(ndf: int = 128, data_format: str | None = None) -> keras.Model:
     """Returns the post-processor: (shower [MeV], E [GeV]) -> corrected shower."""
+    data_format = data_format or image_data_format()
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     energy = keras.Input((1,), name="energy")
     e = layers.Concatenate(name="sum_and_energy")([LayerEnergy(name="shower_sum")(shower), energy])
@@ -246,7 +250,6 @@ def sorted_hit_mmd(fake, real, kernel_size: int = 100, stride: int = 25, cutoff:
 @register_model(
     "bibae",
     "ILD Getting High BIB-AE with post-processor (30x30x30 photon showers)",
-    datasets=("ild",),
 )
 @keras.saving.register_keras_serializable(package="physgan")
 class BIBAE(IldModel):
@@ -279,7 +282,7 @@ class BIBAE(IldModel):
         lr_decay_per_epoch: float = 0.95,
         train_post_processor: bool = True,
         use_post_processor: bool = True,
-        energy_range: tuple[float, float] = (10.0, 100.0),
+        energy_range: tuple[float, float] = ENERGY_RANGE,
         mip_threshold: float = 0.1,
         seed: int | None = None,
         **kwargs,

@@ -160,7 +160,6 @@ def build_discriminator(n_classes: int, variant: str) -> keras.Model:
 @register_model(
     "calogan",
     "CaloGAN (LAGAN 3-stream generator with in-painting; ACGAN for several particles)",
-    datasets=("calogan",),
 )
 @keras.saving.register_keras_serializable(package="physgan")
 class CaloGAN(GenerativeModel):
@@ -170,6 +169,8 @@ class CaloGAN(GenerativeModel):
     `layer_1` (B, 12, 12, 1), `layer_2` (B, 12, 6, 1) in GeV, and with several
     particles `particle` (B, 1) int class indices.
     """
+
+    dataset = "calogan"
 
     metric_names = (
         "discriminator_real_loss",
@@ -361,7 +362,7 @@ class CaloGAN(GenerativeModel):
         layers = self.predict_in_batches(self.generator, inputs, batch_size=batch_size)
         return tuple(layer[..., 0] * 1000.0 for layer in layers)
 
-    def sample(self, n: int, condition=None, seed: int | None = None, particle=None):
+    def sample(self, n: int, condition=None, seed: int | None = None, particle=None, batch_size: int = 4096):
         """Returns `n` showers as `CaloShowers` (cells in MeV, energies in GeV).
 
         Args:
@@ -369,6 +370,7 @@ class CaloGAN(GenerativeModel):
                 them uniformly over `energy_range`.
             seed: makes the draw reproducible (the same on every backend).
             particle: name or index of the particle (ACGAN models).
+            batch_size: showers per generator call.
         """
         from physgan.data.calogan import CaloShowers
 
@@ -377,13 +379,13 @@ class CaloGAN(GenerativeModel):
             energies = rng.uniform(*self.energy_range, size=n)
         else:
             energies = np.broadcast_to(np.asarray(condition, dtype="float64"), (n,))
-        cells = self.generate_cells(energies, particle=particle, seed=None if seed is None else seed + 1)
+        cells = self.generate_cells(energies, particle=particle, seed=None if seed is None else seed + 1,
+                                    batch_size=batch_size)
         return CaloShowers(incident_energy=energies.astype("float32"), layers=cells, overflow=None)
 
     def get_config(self) -> dict:
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "latent_size": self.latent_size,
             "particles": list(self.particles),
             "attention": self.attention,

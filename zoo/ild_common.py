@@ -25,6 +25,8 @@ class IldModel(GenerativeModel):
     `generate_volumes(energies, rng) -> (n, 30, 30, 30) MeV`.
     """
 
+    dataset = "ild"
+
     def __init__(self, options: dict, **kwargs):
         super().__init__(**kwargs)
         options = dict(options)
@@ -71,7 +73,7 @@ class IldModel(GenerativeModel):
         return IldShowers(incident_energy=energies[:, 0], layers=volumes)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable, **self._options}
+        return {**super().get_config(), **self._options}
 
 
 def volumes_from_output(output) -> np.ndarray:

@@ -35,12 +35,12 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_internal_3d
 from physgan.registry import register_model
 from physgan.training import Update
-from physgan.zoo.ild_common import IldModel, upsample_to_shower, volumes_from_output
+from physgan.zoo.ild_common import ENERGY_RANGE, IldModel, upsample_to_shower, volumes_from_output
 
 
 def _batch_norm(data_format: str, name: str):
@@ -48,8 +48,9 @@ def _batch_norm(data_format: str, name: str):
                                      gamma_initializer=SCALE_INIT, name=name)
 
 
-def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str | None = None) -> keras.Model:
     """Returns the vanilla GAN generator: (z, E [GeV]) -> shower (30, 30, 30, 1) MeV."""
+    data_format = data_format or image_data_format()
     z = keras.Input((latent_dim,), name="z")
     energy = keras.Input((1,), name="energy")
     x = layers.Multiply(name="z_times_energy")([z, energy])
@@ -61,8 +62,9 @@ def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str = IMA
     return keras.Model([z, energy], x, name="generator")
 
 
-def build_discriminator(ndf: int = 32, data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_discriminator(ndf: int = 32, data_format: str | None = None) -> keras.Model:
     """Returns the vanilla GAN discriminator: (shower [MeV], E [GeV]) -> P(real)."""
+    data_format = data_format or image_data_format()
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     energy = keras.Input((1,), name="energy")
     x = to_internal_3d(shower, data_format, "to_internal_layout")
@@ -88,7 +90,6 @@ def build_discriminator(ndf: int = 32, data_format: str = IMAGE_DATA_FORMAT) -> 
 @register_model(
     "ild_gan",
     "ILD Getting High vanilla 3D GAN (30x30x30 photon showers)",
-    datasets=("ild",),
 )
 @keras.saving.register_keras_serializable(package="physgan")
 class IldGAN(IldModel):
@@ -105,7 +106,7 @@ class IldGAN(IldModel):
         ndf: int = 32,
         learning_rate: float = 1e-5,
         adam_beta_1: float = 0.5,
-        energy_range: tuple[float, float] = (10.0, 100.0),
+        energy_range: tuple[float, float] = ENERGY_RANGE,
         mip_threshold: float = 0.1,
         seed: int | None = None,
         **kwargs,

@@ -43,7 +43,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers.volume import (
     CONV_INIT,
@@ -55,14 +55,15 @@ from physgan.layers.volume import (
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import Update
-from physgan.zoo.ild_common import IldModel, upsample_to_shower, volumes_from_output
+from physgan.zoo.ild_common import ENERGY_RANGE, IldModel, upsample_to_shower, volumes_from_output
 
 _CONV = dict(use_bias=False, kernel_initializer=CONV_INIT)
 _DENSE = dict(kernel_initializer=CONV_INIT, bias_initializer="zeros")
 
 
-def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str | None = None) -> keras.Model:
     """Returns the WGAN generator: (z, E [GeV]) -> shower (30, 30, 30, 1) MeV."""
+    data_format = data_format or image_data_format()
     z = keras.Input((latent_dim,), name="z")
     energy = keras.Input((1,), name="energy")
     conv = dict(data_format=data_format, **_CONV)
@@ -76,8 +77,9 @@ def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str = IMA
     return keras.Model([z, energy], x, name="generator")
 
 
-def build_critic(ndf: int = 32, data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_critic(ndf: int = 32, data_format: str | None = None) -> keras.Model:
     """Returns the WGAN critic: (shower [MeV], E [GeV]) -> score."""
+    data_format = data_format or image_data_format()
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     energy = keras.Input((1,), name="energy")
     conv = dict(data_format=data_format, **_CONV)
@@ -97,8 +99,9 @@ def build_critic(ndf: int = 32, data_format: str = IMAGE_DATA_FORMAT) -> keras.M
     return keras.Model([shower, energy], score, name="critic")
 
 
-def build_constrainer(data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
+def build_constrainer(data_format: str | None = None) -> keras.Model:
     """Returns the energy constrainer (regressor): shower [MeV] -> E [GeV]."""
+    data_format = data_format or image_data_format()
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     conv = dict(data_format=data_format, **_CONV)
     x = to_internal_3d(shower, data_format, "to_internal_layout")
@@ -117,7 +120,6 @@ def build_constrainer(data_format: str = IMAGE_DATA_FORMAT) -> keras.Model:
 @register_model(
     "ild_wgan",
     "ILD Getting High WGAN-GP with energy constrainer (30x30x30 photon showers)",
-    datasets=("ild",),
 )
 @keras.saving.register_keras_serializable(package="physgan")
 class IldWGAN(IldModel):
@@ -140,7 +142,7 @@ class IldWGAN(IldModel):
         critic_lr: float = 1e-5,
         constrainer_lr: float = 1e-5,
         train_constrainer: bool = True,
-        energy_range: tuple[float, float] = (10.0, 100.0),
+        energy_range: tuple[float, float] = ENERGY_RANGE,
         mip_threshold: float = 0.1,
         seed: int | None = None,
         **kwargs,

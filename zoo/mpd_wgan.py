@@ -36,7 +36,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from physgan.backend import IMAGE_DATA_FORMAT, no_gradient
+from physgan.backend import image_data_format, no_gradient
+from physgan.data.mpd import TPCEvents
+from physgan.errors import ConfigError
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
 from physgan.training import GenerativeModel, Update, per_epoch_decay
@@ -109,13 +111,11 @@ def build_critic(parametrized: bool, data_format: str = "channels_last") -> kera
 @register_model(
     "mpd_wgan_param",
     "MPD TPC PhysGAN, parametrized by the track crossing angle (WGAN-GP, 8x8)",
-    datasets=("mpd_tpc",),
     parametrized=True,
 )
 @register_model(
     "mpd_wgan",
     "MPD TPC PhysGAN (WGAN-GP on 8x8 pad x time log amplitudes)",
-    datasets=("mpd_tpc",),
     parametrized=False,
 )
 @keras.saving.register_keras_serializable(package="physgan")
@@ -125,6 +125,8 @@ class MPDWGAN(GenerativeModel):
     Batches are dicts: `image` (B, 8, 8, 1) ln(amplitude), and for the
     parametrized variant `angle` (B, 1) the crossing angle in degrees.
     """
+
+    dataset = "mpd_tpc"
 
     metric_names = ("critic_loss", "gradient_penalty", "wasserstein_distance", "generator_loss")
     default_batch_size = 128
@@ -156,9 +158,9 @@ class MPDWGAN(GenerativeModel):
         self.critic_dropout = bool(critic_dropout)
         self.seed = seed
         with keras.name_scope("generator"):
-            self.generator = build_generator(self.latent_dim, self.parametrized, IMAGE_DATA_FORMAT)
+            self.generator = build_generator(self.latent_dim, self.parametrized, image_data_format())
         with keras.name_scope("critic"):
-            self.critic = build_critic(self.parametrized, IMAGE_DATA_FORMAT)
+            self.critic = build_critic(self.parametrized, image_data_format())
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -236,8 +238,9 @@ class MPDWGAN(GenerativeModel):
 
     # --- generation --------------------------------------------------------------------
 
-    def sample(self, n: int, condition=None, seed: int | None = None) -> np.ndarray:
-        """Returns `n` generated responses as amplitudes (n, 8, 8) [pad, time].
+    def sample(self, n: int, condition=None, seed: int | None = None) -> TPCEvents:
+        """Returns `n` generated responses as `TPCEvents`: amplitudes (n, 8, 8) [pad, time]
+        in ADC counts and, for the parametrized model, the crossing angles (dip angle 0).
 
         Args:
             n: number of events.
@@ -257,17 +260,19 @@ class MPDWGAN(GenerativeModel):
             inputs = [noise, angle.reshape(n, 1).astype("float32")]
         else:
             if condition is not None:
-                raise ValueError("the unparametrized MPD model takes no condition")
+                raise ConfigError("the unparametrized MPD model takes no condition")
             inputs = noise
         log_amplitude = self.predict_in_batches(self.generator, inputs)[..., 0]
-        return np.where(log_amplitude > 0, np.exp(log_amplitude), 0.0).astype("float32")
+        amplitudes = np.where(log_amplitude > 0, np.exp(log_amplitude), 0.0).astype("float32")
+        if not self.parametrized:
+            return TPCEvents(amplitudes)
+        return TPCEvents(amplitudes, crossing_angle=angle.astype("float32"), dip_angle=np.zeros(n, "float32"))
 
     # --- config ------------------------------------------------------------------------
 
     def get_config(self) -> dict:
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "latent_dim": self.latent_dim,
             "parametrized": self.parametrized,
             "gradient_penalty_weight": self.gradient_penalty_weight,

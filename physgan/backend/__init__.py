@@ -50,4 +50,11 @@ input_gradient = _impl.input_gradient
 IMAGE_DATA_FORMAT = getattr(_impl, "IMAGE_DATA_FORMAT", "channels_last")
 no_gradient = getattr(_impl, "no_gradient", contextlib.nullcontext)
 
-__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "input_gradient", "no_gradient", "value_and_grad"]
+
+def image_data_format() -> str:
+    """Returns `IMAGE_DATA_FORMAT` of the running backend (for defaults resolved at call time)."""
+    return IMAGE_DATA_FORMAT
+
+
+__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "image_data_format", "input_gradient", "no_gradient",
+           "value_and_grad"]

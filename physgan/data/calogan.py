@@ -14,26 +14,30 @@ A particles.yaml (the original's ACGAN input) maps particle names to files:
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from physgan.cli import run_command
+from physgan.data.base import (
+    ENERGY_NAME,
+    Events,
+    check_event_datasets,
+    check_positive_int,
+    check_values,
+    clip_noise,
+)
 from physgan.data.hdf5_writer import AtomicHDF5Writer
+from physgan.datasets import Condition, DataSet, Evaluation, Stream, TrainingData, energy_range, register_dataset
 from physgan.errors import ConfigError, DataError
 from physgan.fileio import open_hdf5
 
 LAYER_SHAPES = ((3, 96), (12, 12), (12, 6))
 LAYER_NAMES = ("layer_0", "layer_1", "layer_2")
 PARTICLES = ("eplus", "gamma")  # names of the bundled samples
-ENERGY_NAME, OVERFLOW_NAME = "energy", "overflow"
+OVERFLOW_NAME = "overflow"
 OVERFLOW_SHAPE = (3,)
-# Float rounding in the simulation's sums leaves cells a hair below zero; such
-# values are clipped to 0, anything further below is an error.
-NEGATIVE_TOLERANCE_MEV = 1e-3
 DEFAULT_COMPRESSION_LEVEL = 6
 SAMPLE_COMPRESSION_LEVEL = 9
 SAMPLE_EVENTS = 2000
@@ -42,13 +46,16 @@ SAMPLE_EVENTS = 2000
 # === Showers in memory ===
 
 @dataclass
-class CaloShowers:
+class CaloShowers(Events):
     """N showers: incident_energy (N,) float32 GeV; layers: tuple of 3 float32 arrays
     (N, 3, 96), (N, 12, 12), (N, 12, 6) in MeV; overflow (N, 3) MeV or None.
 
     Arrays are converted to float32; `incident_energy` may be given as (N, 1)
     and the layers with a trailing channel axis (N, r, c, 1).
     """
+
+    dataset = "calogan"
+    per_event = ("incident_energy", "layers", "overflow")
 
     incident_energy: np.ndarray
     layers: tuple
@@ -84,37 +91,6 @@ class CaloShowers:
             self.overflow = overflow
 
     @property
-    def n_events(self) -> int:
-        """Returns the number of showers."""
-        return len(self.incident_energy)
-
-    def __len__(self) -> int:
-        return self.n_events
-
-    def __getitem__(self, index) -> CaloShowers:
-        """Returns the showers selected by a slice, an index array or a boolean mask (an int keeps one)."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        return CaloShowers(
-            incident_energy=self.incident_energy[index],
-            layers=tuple(layer[index] for layer in self.layers),
-            overflow=None if self.overflow is None else self.overflow[index],
-        )
-
-    @classmethod
-    def concatenate(cls, showers: list[CaloShowers]) -> CaloShowers:
-        """Returns the showers of all items in order; overflow is None unless every item has it."""
-        showers = list(showers)
-        if not showers:
-            raise DataError("physgan: CaloShowers.concatenate needs at least one CaloShowers")
-        with_overflow = all(s.overflow is not None for s in showers)
-        return cls(
-            incident_energy=np.concatenate([s.incident_energy for s in showers]),
-            layers=tuple(np.concatenate([s.layers[i] for s in showers]) for i in range(len(LAYER_SHAPES))),
-            overflow=np.concatenate([s.overflow for s in showers]) if with_overflow else None,
-        )
-
-    @property
     def layer_energies(self) -> np.ndarray:
         """Returns float64 (N, 3): the energy deposited in the cells of each layer, in MeV."""
         return np.stack([layer.sum(axis=(1, 2), dtype="float64") for layer in self.layers], axis=1)
@@ -127,93 +103,9 @@ class CaloShowers:
 
 # === Validation ===
 
-def _shape_text(shape: tuple) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _value_problem(name: str, values: np.ndarray, first_event: int) -> str | None:
-    """Returns what is wrong with the values of dataset `name` (rows = events from `first_event`), or None."""
-    if len(values) == 0:
-        return None
-    flat = values.reshape(len(values), -1)
-    bad = ~np.isfinite(flat).all(axis=1)
-    if bad.any():
-        row = int(np.argmax(bad))
-        return f"dataset {name!r} event {first_event + row} holds NaN or inf"
-    lowest = flat.min(axis=1)
-    if name == ENERGY_NAME:
-        bad = lowest <= 0
-        if bad.any():
-            row = int(np.argmax(bad))
-            return (f"dataset 'energy' event {first_event + row}: incident energy "
-                    f"{lowest[row]:g} GeV, it must be > 0")
-        return None
-    bad = lowest < -NEGATIVE_TOLERANCE_MEV
-    if bad.any():
-        row = int(np.argmax(bad))
-        return (f"dataset {name!r} event {first_event + row} holds a negative energy "
-                f"({lowest[row]:g} MeV); energies must be >= 0")
-    return None
-
-
-def _check_values(prefix: str, arrays: dict[str, np.ndarray], first_event: int) -> None:
-    """Raises DataError `prefix` + the first problem found in `arrays`; returns None."""
-    for name, values in arrays.items():
-        problem = _value_problem(name, values, first_event)
-        if problem:
-            raise DataError(f"{prefix}{problem}")
-
-
-def _clip_noise(values: np.ndarray) -> np.ndarray:
-    """Returns `values` with the tiny negative float noise set to 0 (in place when float32)."""
-    return np.maximum(values, 0.0, out=values if values.dtype == np.float32 else None)
-
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    """Returns `value` as int; raises DataError unless it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise DataError(f"physgan: {name} must be {kind}, got {value!r}")
-    return int(value)
-
-
 def _open_calogan(path: Path):
     """Returns the open CaloGAN file at `path` (a context manager); DataError if missing or not HDF5."""
     return open_hdf5(path, "CaloGAN", f"datasets energy, {', '.join(LAYER_NAMES)}")
-
-
-def check_event_datasets(holder, label: str, shapes: dict, where: str = "") -> int:
-    """Returns the number of events of the datasets `shapes` (name -> per-event
-    shape; None for the incident energy, (N,) or (N, 1)) in the HDF5 group
-    `holder`; raises DataError naming `label` (e.g. "data file x.h5") and the
-    dataset (prefixed by `where`) when one is a group, not numeric, of the wrong
-    shape, or when they hold different numbers of events or none."""
-    counts = {}
-    for key, shape in shapes.items():
-        dataset = holder[key]
-        if not isinstance(dataset, h5py.Dataset):
-            raise DataError(f"physgan: {label}: {where + key!r} is a group, expected a dataset")
-        if dataset.dtype.kind not in "fiu":
-            raise DataError(f"physgan: {label}: dataset {where + key!r} holds {dataset.dtype} values, "
-                            f"expected numbers")
-        n = dataset.shape[0] if dataset.ndim else None
-        if shape is None:
-            ok = dataset.ndim == 1 or (dataset.ndim == 2 and dataset.shape[1] == 1)
-            want = f"({n}, 1) or ({n},)" if n is not None else "(N, 1) or (N,)"
-        else:
-            ok = dataset.ndim >= 1 and dataset.shape[1:] == tuple(shape)
-            want = _shape_text((n if n is not None else "N", *shape))
-        if not ok:
-            raise DataError(f"physgan: {label}: dataset {where + key!r} has shape "
-                            f"{_shape_text(dataset.shape)}, expected {want}")
-        counts[key] = n
-    if len(set(counts.values())) > 1:
-        listed = ", ".join(f"{where}{key}: {n}" for key, n in counts.items())
-        raise DataError(f"physgan: {label}: datasets hold different numbers of events ({listed})")
-    n = next(iter(counts.values()))
-    if n == 0:
-        raise DataError(f"physgan: {label} holds no events")
-    return n
 
 
 def _layout(f: h5py.File, name: str) -> tuple[int, bool]:
@@ -237,11 +129,11 @@ def _read_range(f: h5py.File, name: str, start: int, stop: int, has_overflow: bo
         arrays = {key: np.asarray(f[key][start:stop], dtype="float32") for key in keys}
     except OSError as err:
         raise DataError(f"physgan: cannot read events {start}..{stop - 1} of data file {name}: {err}") from None
-    _check_values(f"physgan: data file {name}: ", arrays, start)
+    check_values(f"physgan: data file {name}: ", arrays, start)
     return CaloShowers(
         incident_energy=arrays[ENERGY_NAME].reshape(-1),
-        layers=tuple(_clip_noise(arrays[key]) for key in LAYER_NAMES),
-        overflow=_clip_noise(arrays[OVERFLOW_NAME]) if has_overflow else None,
+        layers=tuple(clip_noise(arrays[key]) for key in LAYER_NAMES),
+        overflow=clip_noise(arrays[OVERFLOW_NAME]) if has_overflow else None,
     )
 
 
@@ -259,8 +151,8 @@ def read_calogan(path: str | Path, max_events: int | None = None, start: int = 0
     """
     path = Path(path)
     if max_events is not None:
-        max_events = _check_positive_int("max_events", max_events)
-    start = _check_positive_int("start", start, minimum=0)
+        max_events = check_positive_int("max_events", max_events)
+    start = check_positive_int("start", start, minimum=0)
     with _open_calogan(path) as f:
         n, has_overflow = _layout(f, path.name)
         if start >= n:
@@ -276,9 +168,9 @@ def iter_calogan_chunks(path: str | Path, chunk_size: int = 10000, max_events: i
     read_calogan), the values of each chunk when it is read.
     """
     path = Path(path)
-    chunk_size = _check_positive_int("chunk_size", chunk_size)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     if max_events is not None:
-        max_events = _check_positive_int("max_events", max_events)
+        max_events = check_positive_int("max_events", max_events)
     with _open_calogan(path) as f:
         n, has_overflow = _layout(f, path.name)
     stop = n if max_events is None else min(n, max_events)
@@ -298,12 +190,29 @@ def validate_calogan_file(path: str | Path, chunk_size: int = 10000) -> int:
     time so that a file bigger than memory can be checked.
     """
     path = Path(path)
-    chunk_size = _check_positive_int("chunk_size", chunk_size)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     with _open_calogan(path) as f:
         n, has_overflow = _layout(f, path.name)
         for first in range(0, n, chunk_size):
             _read_range(f, path.name, first, min(n, first + chunk_size), has_overflow)
     return n
+
+
+def read_calogan_energies(path: str | Path, max_events: int | None = None) -> np.ndarray:
+    """Returns the incident energies (N,) GeV of the CaloGAN file `path` (layout checked, cells not read)."""
+    path = Path(path)
+    with _open_calogan(path) as f:
+        _layout(f, path.name)
+        return np.asarray(f[ENERGY_NAME][:max_events], dtype="float32").reshape(-1)
+
+
+def is_calogan_file(path: str | Path) -> bool:
+    """Returns True if `path` is an HDF5 file with the datasets of the CaloGAN layout at its root."""
+    try:
+        with h5py.File(path, "r") as f:
+            return all(key in f for key in (ENERGY_NAME, *LAYER_NAMES))
+    except OSError:
+        return False
 
 
 # === Writing ===
@@ -420,7 +329,7 @@ def make_bundled_samples(source_dir: str | Path, out_dir: str | Path | None = No
     """
     source_dir = Path(source_dir)
     out_dir = bundled_sample_path().parent if out_dir is None else Path(out_dir)
-    n_events = _check_positive_int("n_events", n_events)
+    n_events = check_positive_int("n_events", n_events)
     written = []
     for particle in PARTICLES:
         source = source_dir / f"calogan_{particle}.h5"
@@ -433,35 +342,72 @@ def make_bundled_samples(source_dir: str | Path, out_dir: str | Path | None = No
     return written
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Returns the command-line parser of `python -m physgan.data.calogan`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m physgan.data.calogan",
-        description="Check CaloGAN HDF5 files, or re-cut the bundled samples.",
-    )
-    parser.add_argument("files", nargs="*", help="CaloGAN files to validate")
-    parser.add_argument("--make-samples", metavar="SOURCE_DIR",
-                        help="write the bundled samples from SOURCE_DIR/calogan_{eplus,gamma}.h5")
-    parser.add_argument("--out", help="folder of the samples (default: the package's samples folder)")
-    parser.add_argument("--events", type=int, default=SAMPLE_EVENTS,
-                        help=f"events per sample (default: {SAMPLE_EVENTS})")
-    return parser
+# === The data set ===
+
+def calogan_training_inputs(showers: CaloShowers) -> dict:
+    """Returns CaloGAN's training arrays of `showers`: energy (N, 1) GeV, layer_i (N, r, c, 1) in GeV."""
+    inputs = {"energy": showers.incident_energy.reshape(-1, 1).astype("float32")}
+    for i, layer in enumerate(showers.layers):
+        inputs[f"layer_{i}"] = (layer[..., None] / 1000.0).astype("float32")  # MeV -> GeV, as the original
+    return inputs
 
 
-def _run(args: argparse.Namespace) -> None:
-    if not args.files and not args.make_samples:
-        raise ConfigError("give CaloGAN files to validate or --make-samples SOURCE_DIR")
-    for file in args.files:
-        print(f"physgan: {file}: {validate_calogan_file(file)} events, valid")
-    if args.make_samples:
-        for path in make_bundled_samples(args.make_samples, args.out, args.events):
-            print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+def calogan_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
+    """Returns the CaloGAN showers of one particle (a .h5 file, or the bundled sample of
+    `particle`), or of several (a particles.yaml: name -> file) for an ACGAN."""
+    if path is not None and Path(path).suffix in (".yaml", ".yml"):
+        files = read_particles_yaml(path)
+        source = Path(path)
+    else:
+        name = particle or "eplus"
+        files = {name: Path(path) if path else bundled_sample_path(name)}
+        source = files[name]
+    per_particle = [read_calogan(f, max_events=max_events) for f in files.values()]
+    showers = CaloShowers.concatenate(per_particle)
+    inputs = calogan_training_inputs(showers)
+    if len(files) > 1:
+        labels = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_particle)])
+        inputs["particle"] = labels.reshape(-1, 1).astype("int32")
+    options = {"particles": list(files), "energy_range": energy_range(showers.incident_energy)}
+    reference = per_particle[0]
+    return TrainingData("calogan", source, inputs, reference, reference.incident_energy, options)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the command line; returns the exit code."""
-    return run_command(build_parser(), argv, _run)
+def _figures(reference: CaloShowers, generated: CaloShowers, out_dir) -> list[Path]:
+    from physgan.plots.calo import plot_average_showers, plot_calo_observables
+
+    return [plot_average_showers(reference, generated, out_dir), *plot_calo_observables(reference, generated, out_dir)]
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _evaluation() -> Evaluation:
+    from physgan.metrics.calo import OBSERVABLES, observable_matrix, shower_observables
+    from physgan.metrics.classifier import low_level_features
+
+    return Evaluation(shower_observables, OBSERVABLES, observable_matrix, low_level_features)
+
+
+DATASET = register_dataset(DataSet(
+    name="calogan",
+    description="CaloGAN 3-layer Pb/LAr calorimeter showers (e+, gamma, ...), arXiv:1705.02355",
+    events=CaloShowers,
+    file_kinds="HDF5 (.h5) with energy, layer_0, layer_1, layer_2 at the root",
+    recognise=is_calogan_file,
+    read=read_calogan,
+    validate=validate_calogan_file,
+    write=write_calogan,
+    training_data=calogan_training_data,
+    output_suffixes=(".h5", ".hdf5"),
+    writer=CaloGANWriter,
+    condition=Condition("incident energy", "GeV", "energy"),
+    stream=Stream(read_calogan, read_calogan_energies, calogan_training_inputs),
+    figures=_figures,
+    evaluation=_evaluation(),
+))
+
+
+if __name__ == "__main__":  # the command line lives in physgan.data.commands
+    import sys
+
+    from physgan.data.commands import main
+
+    raise SystemExit(main(["calogan", *sys.argv[1:]]))

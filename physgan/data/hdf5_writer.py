@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from physgan.data.base import check_values
 from physgan.errors import DataError
 from physgan.fileio import atomic_path
 
@@ -78,9 +79,7 @@ class AtomicHDF5Writer:
 
     def _append_arrays(self, holder, arrays: dict, energy_name: str) -> None:
         """Appends the value-checked `arrays` (name -> (n, ...)); cells clipped at 0."""
-        from physgan.data.calogan import _check_values
-
-        _check_values(f"physgan: cannot write {self.path.name}: ", arrays, self.n_written)
+        check_values(f"physgan: cannot write {self.path.name}: ", arrays, self.n_written)
         n = len(arrays[energy_name])
         if n == 0:
             return

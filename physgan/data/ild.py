@@ -10,21 +10,15 @@ along the events, into the group `30x30` unless told group=None.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from physgan.data.calogan import (
-    _check_positive_int,
-    _check_values,
-    _clip_noise,
-    check_event_datasets,
-)
-from physgan.cli import run_command
+from physgan.data.base import Events, check_event_datasets, check_positive_int, check_values, clip_noise
 from physgan.data.hdf5_writer import AtomicHDF5Writer
+from physgan.datasets import Condition, DataSet, Evaluation, Stream, TrainingData, energy_range, register_dataset
 from physgan.errors import DataError
 from physgan.fileio import open_hdf5
 
@@ -44,12 +38,15 @@ SAMPLE_NAME = "ild_photons.h5"
 # === Showers in memory ===
 
 @dataclass
-class IldShowers:
+class IldShowers(Events):
     """N showers: incident_energy (N,) float32 GeV; layers (N, 30, 30, 30) float32 MeV [layer, x, y].
 
     Arrays are converted to float32; `incident_energy` may be given as (N, 1)
     and `layers` with a trailing channel axis (N, 30, 30, 30, 1).
     """
+
+    dataset = "ild"
+    per_event = ("incident_energy", "layers")
 
     incident_energy: np.ndarray  # (N,) float32 GeV
     layers: np.ndarray  # (N, 30, 30, 30) float32 MeV
@@ -68,29 +65,6 @@ class IldShowers:
             raise DataError(f"physgan: IldShowers: layers has shape {layers.shape}, "
                             f"expected {(len(energy), *SHOWER_SHAPE)}")
         self.incident_energy, self.layers = energy, layers
-
-    @property
-    def n_events(self) -> int:
-        """Returns the number of showers."""
-        return len(self.incident_energy)
-
-    def __len__(self) -> int:
-        return self.n_events
-
-    def __getitem__(self, index) -> IldShowers:
-        """Returns the showers selected by a slice, an index array or a boolean mask (an int keeps one)."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        return IldShowers(self.incident_energy[index], self.layers[index])
-
-    @classmethod
-    def concatenate(cls, showers: list[IldShowers]) -> IldShowers:
-        """Returns the showers of all items in order."""
-        showers = list(showers)
-        if not showers:
-            raise DataError("physgan: IldShowers.concatenate needs at least one IldShowers")
-        return cls(np.concatenate([s.incident_energy for s in showers]),
-                   np.concatenate([s.layers for s in showers]))
 
     @property
     def total_energy(self) -> np.ndarray:
@@ -145,8 +119,8 @@ def _read_range(holder: h5py.Group, name: str, start: int, stop: int) -> IldShow
         arrays = {key: np.asarray(holder[key][start:stop], dtype="float32") for key in (ENERGY_NAME, LAYERS_NAME)}
     except OSError as err:
         raise DataError(f"physgan: cannot read events {start}..{stop - 1} of ILD file {name}: {err}") from None
-    _check_values(f"physgan: ILD file {name}: ", arrays, start)
-    return IldShowers(arrays[ENERGY_NAME].reshape(-1), _clip_noise(arrays[LAYERS_NAME]))
+    check_values(f"physgan: ILD file {name}: ", arrays, start)
+    return IldShowers(arrays[ENERGY_NAME].reshape(-1), clip_noise(arrays[LAYERS_NAME]))
 
 
 # === Reading ===
@@ -163,8 +137,8 @@ def read_ild(path: str | Path, max_events: int | None = None, start: int = 0) ->
     """
     path = Path(path)
     if max_events is not None:
-        max_events = _check_positive_int("max_events", max_events)
-    start = _check_positive_int("start", start, minimum=0)
+        max_events = check_positive_int("max_events", max_events)
+    start = check_positive_int("start", start, minimum=0)
     with _open_ild(path) as f:
         holder, n = _layout(f, path.name)
         if start >= n:
@@ -196,9 +170,9 @@ def iter_ild_chunks(path: str | Path, chunk_size: int = 1000, max_events: int | 
     it is read (DataError as read_ild).
     """
     path = Path(path)
-    chunk_size = _check_positive_int("chunk_size", chunk_size)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     if max_events is not None:
-        max_events = _check_positive_int("max_events", max_events)
+        max_events = check_positive_int("max_events", max_events)
     stop = ild_event_count(path)
     stop = stop if max_events is None else min(stop, max_events)
 
@@ -220,6 +194,16 @@ def validate_ild_file(path: str | Path, chunk_size: int = 1000) -> int:
     for chunk in iter_ild_chunks(path, chunk_size=chunk_size):
         n += len(chunk)
     return n
+
+
+def is_ild_file(path: str | Path) -> bool:
+    """Returns True if `path` is an HDF5 file with energy and layers in a group 30x30 or at the root."""
+    try:
+        with h5py.File(path, "r") as f:
+            places = [f[GROUP]] if isinstance(f.get(GROUP), h5py.Group) else [f]
+            return any(ENERGY_NAME in g and LAYERS_NAME in g for g in places)
+    except OSError:
+        return False
 
 
 # === Writing ===
@@ -277,7 +261,7 @@ def bundled_sample_path() -> Path:
     path = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME
     if not path.is_file():
         raise DataError(f"physgan: the bundled ILD sample {path} is missing; rebuild it with "
-                        f"`python -m physgan.data.ild make-sample ../shared/data/ild_photons.h5`")
+                        f"`python -m physgan.data ild make-sample ../shared/data/ild_photons.h5`")
     return path
 
 
@@ -290,7 +274,7 @@ def make_bundled_sample(source: str | Path, out: str | Path | None = None,
     adds `source` and `events`.
     """
     source = Path(source)
-    n_events = _check_positive_int("n_events", n_events)
+    n_events = check_positive_int("n_events", n_events)
     out = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME if out is None else Path(out)
     showers = read_ild(source, max_events=n_events)
     with h5py.File(source, "r") as f:
@@ -299,37 +283,64 @@ def make_bundled_sample(source: str | Path, out: str | Path | None = None,
     return write_ild(out, showers, attrs=attrs, compression_level=SAMPLE_COMPRESSION_LEVEL)
 
 
-# === Command line ===
+# === The data set ===
 
-def build_parser() -> argparse.ArgumentParser:
-    """Returns the command-line parser of `python -m physgan.data.ild`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m physgan.data.ild",
-        description="Check ILD (Getting High) HDF5 files, or re-cut the bundled sample.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    validate = commands.add_parser("validate", help="check ILD files and print their number of showers")
-    validate.add_argument("files", nargs="+", metavar="FILE", help="ILD HDF5 files")
-    sample = commands.add_parser("make-sample", help="write the first showers of SOURCE as the bundled sample")
-    sample.add_argument("source", metavar="SOURCE", help="an ILD file, e.g. ../shared/data/ild_photons.h5")
-    sample.add_argument("--out", help="the file to write (default: the package's samples/ild_photons.h5)")
-    sample.add_argument("--n", type=int, default=SAMPLE_EVENTS, help=f"showers to keep (default: {SAMPLE_EVENTS})")
-    return parser
+def ild_training_inputs(showers: IldShowers) -> dict:
+    """Returns the ILD models' training arrays: energy (N, 1) GeV, layers (N, 30, 30, 30, 1) MeV (raw, as the original)."""
+    return {
+        "energy": showers.incident_energy.reshape(-1, 1).astype("float32", copy=False),
+        "layers": showers.layers[..., None].astype("float32", copy=False),  # a view: no copy of the cells
+    }
 
 
-def _run(args: argparse.Namespace) -> None:
-    if args.command == "validate":
-        for file in args.files:
-            print(f"physgan: {file}: {validate_ild_file(file)} events, valid")
-    else:
-        path = make_bundled_sample(args.source, args.out, args.n)
-        print(f"physgan: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+def ild_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
+    """Returns ILD-like 30x30x30 photon showers (a .h5 file in the Getting High layout, or the bundled sample)."""
+    from physgan.errors import ConfigError
+
+    if particle not in (None, "gamma", "photon"):
+        raise ConfigError(f"the ild data set holds photon showers; --particle {particle!r} is not available")
+    source = Path(path) if path else bundled_sample_path()
+    showers = read_ild(source, max_events=max_events)
+    energy = showers.incident_energy
+    return TrainingData("ild", source, ild_training_inputs(showers), showers, energy,
+                        {"energy_range": energy_range(energy)})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the command line; returns the exit code."""
-    return run_command(build_parser(), argv, _run)
+def _figures(reference: IldShowers, generated: IldShowers, out_dir) -> list[Path]:
+    from physgan.plots.ild import plot_ild
+
+    return plot_ild(reference, generated, out_dir)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _evaluation() -> Evaluation:
+    from physgan.metrics.classifier import low_level_features
+    from physgan.metrics.ild import ILD_OBSERVABLES, ild_observable_matrix, ild_observables
+
+    return Evaluation(ild_observables, ILD_OBSERVABLES, ild_observable_matrix, low_level_features)
+
+
+DATASET = register_dataset(DataSet(
+    name="ild",
+    description="ILD-like 30x30x30 photon showers in a Si-W calorimeter (Getting High), arXiv:2005.05334",
+    events=IldShowers,
+    file_kinds="HDF5 (.h5) with energy and layers (N, 30, 30, 30) in a group 30x30 or at the root",
+    recognise=is_ild_file,
+    read=read_ild,
+    validate=validate_ild_file,
+    write=write_ild,
+    training_data=ild_training_data,
+    output_suffixes=(".h5", ".hdf5"),
+    writer=IldWriter,
+    condition=Condition("incident energy", "GeV", "energy"),
+    stream=Stream(read_ild, read_ild_energies, ild_training_inputs),
+    figures=_figures,
+    evaluation=_evaluation(),
+))
+
+
+if __name__ == "__main__":  # the command line lives in physgan.data.commands
+    import sys
+
+    from physgan.data.commands import main
+
+    raise SystemExit(main(["ild", *sys.argv[1:]]))

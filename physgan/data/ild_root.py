@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from physgan.cli import run_command
-from physgan.data.calogan import _check_positive_int
+from physgan.data.base import check_positive_int
 from physgan.data.ild import CELL_SIZE_MM, GROUP, SHOWER_SHAPE, IldShowers, IldWriter
 from physgan.errors import ConfigError, DataError
 
@@ -155,8 +155,8 @@ def root_to_ild(root_path: str | Path, out_path: str | Path, tree: str | None = 
     """
     uproot, ak = _import_uproot()
     root_path, out_path = Path(root_path), Path(out_path)
-    max_mc_particles = _check_positive_int("max_mc_particles", max_mc_particles)
-    chunk_size = _check_positive_int("chunk_size", chunk_size)
+    max_mc_particles = check_positive_int("max_mc_particles", max_mc_particles)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     file, tree_name, ttree = _open_tree(uproot, root_path, tree)
     name = f"ROOT file {root_path.name}, tree {tree_name!r}"
     attrs = dict(source=root_path.name, tree=tree_name, max_mc_particles=max_mc_particles,

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from physgan.errors import DataError
+from physgan.data.base import Events
+from physgan.datasets import Condition, DataSet, TrainingData, register_dataset
+from physgan.errors import ConfigError, DataError
 from physgan.fileio import atomic_path
 
 IMAGE_SHAPE = (8, 8)
@@ -24,8 +26,11 @@ ANGLE_COLUMNS = ("crossing_angle", "dip_angle")
 
 
 @dataclass
-class TPCEvents:
+class TPCEvents(Events):
     """TPC responses: amplitudes (N, 8, 8) [pad, time] in ADC counts, angles in degrees."""
+
+    dataset = "mpd_tpc"
+    per_event = ("amplitudes", "crossing_angle", "dip_angle", "event_ids")
 
     amplitudes: np.ndarray
     crossing_angle: np.ndarray | None = None
@@ -35,13 +40,6 @@ class TPCEvents:
     def __post_init__(self):
         if self.event_ids is None:
             self.event_ids = np.arange(len(self.amplitudes), dtype="int64")
-
-    @property
-    def n_events(self) -> int:
-        return len(self.amplitudes)
-
-    def __len__(self) -> int:
-        return self.n_events
 
 
 def _open_text(path: Path):
@@ -155,3 +153,55 @@ def bundled_sample_path(parametrized: bool = True) -> Path:
 def load_tpc_events(path: str | Path | None = None, max_events: int | None = None) -> TPCEvents:
     """Returns the events of `path`, or of the bundled sample when None."""
     return read_digits_csv(path or bundled_sample_path(), max_events=max_events)
+
+
+def is_digits_file(path: str | Path) -> bool:
+    """Returns True if `path` is named like a digits file (.csv or .csv.gz)."""
+    return Path(path).name.lower().endswith((".csv", ".csv.gz"))
+
+
+def write_tpc_events(path: str | Path, events: TPCEvents) -> Path:
+    """Returns `path` after writing `events` as a digits.csv(.gz) file, atomically; event ids
+    that repeat (events joined from several generated batches) are renumbered 0..N-1."""
+    if len(np.unique(events.event_ids)) != len(events):
+        events = TPCEvents(events.amplitudes, events.crossing_angle, events.dip_angle)
+    return write_digits_csv(path, events)
+
+
+def mpd_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
+    """Returns the MPD TPC events of a digits file (or the bundled simulated sample) as ln(amplitude) images."""
+    if particle is not None:
+        raise ConfigError("the mpd_tpc data set has no --particle (it is one track type)")
+    source = Path(path) if path else bundled_sample_path()
+    events = load_tpc_events(source, max_events=max_events)
+    inputs = {"image": to_log_images(events.amplitudes)}
+    options, condition = {}, None
+    if events.crossing_angle is not None:
+        condition = events.crossing_angle.astype("float32")
+        inputs["angle"] = condition[:, None]
+        options["angle_range"] = [float(condition.min()), float(condition.max())]
+    return TrainingData("mpd_tpc", source, inputs, events, condition, options)
+
+
+def _figures(reference: TPCEvents, generated: TPCEvents, out_dir) -> list[Path]:
+    from physgan.plots.mpd import plot_tpc_images, plot_tpc_observables
+
+    out_dir = Path(out_dir)
+    return [plot_tpc_observables(reference.amplitudes, generated.amplitudes, out_dir / "observables.png"),
+            plot_tpc_images(reference.amplitudes, generated.amplitudes, out_dir / "examples.png")]
+
+
+DATASET = register_dataset(DataSet(
+    name="mpd_tpc",
+    description="MPD NICA TPC responses, 8 pads x 8 time bins (PhysGAN digits.csv)",
+    events=TPCEvents,
+    file_kinds="digits CSV (.csv, .csv.gz) with evtId, ipad, itime, amp[, crossing_angle, dip_angle]",
+    recognise=is_digits_file,
+    read=read_digits_csv,
+    validate=lambda path: len(read_digits_csv(path)),
+    write=write_tpc_events,
+    training_data=mpd_training_data,
+    output_suffixes=(".csv", ".csv.gz"),
+    condition=Condition("track crossing angle", "degrees", "angle"),
+    figures=_figures,
+))
