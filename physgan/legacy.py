@@ -128,19 +128,16 @@ class LegacyGenerator(keras.Model):
         """
         rng = np.random.default_rng(seed)
         if self.kind.startswith("mpd_tpc"):
-            from physgan.data.mpd import TPCEvents
+            from physgan.data.mpd import generated_events
 
             latent = rng.standard_normal((n, 32)).astype("float32")
             angle = None
             if self.kind == "mpd_tpc_parametrized":
                 angle = rng.uniform(*MPD_ANGLE_RANGE, n) if condition is None else condition
-                angle = np.broadcast_to(np.asarray(angle, dtype="float32"), (n,)).copy()
-                latent[:, 0] = angle
+                latent[:, 0] = np.broadcast_to(np.asarray(angle, dtype="float32"), (n,))
             elif condition is not None:
                 raise ConfigError(f"{self.source or 'this generator'} is unparametrized: it takes no condition")
-            log_amplitude = self.generate_raw(latent)[..., 0]
-            amplitudes = np.where(log_amplitude > 0, np.exp(log_amplitude), 0.0).astype("float32")
-            return TPCEvents(amplitudes, angle, None if angle is None else np.zeros(n, "float32"))
+            return generated_events(self.generate_raw(latent), angle)
         if self.kind == "zdc_proton_vae_decoder":
             latent = rng.standard_normal((n, self.input_dims[0])).astype("float32")
             if condition is None:

@@ -105,8 +105,8 @@ def _training_data(dataset: str, options: dict, batch_size: int):
         return data, None
     from physgan.streaming import ShowerStream
 
-    streamable = [d.name for d in list_datasets() if d.stream is not None]
     if get_dataset(dataset).stream is None or options.get("particles"):
+        streamable = [d.name for d in list_datasets() if d.stream is not None]
         raise ConfigError(f"--stream reads one file of the {' or '.join(streamable)} data set (--data or the "
                           f"bundled sample), not {'a particles.yaml' if options.get('particles') else dataset}")
     data = load_training_data(dataset, path, batch_size, options.get("particle"))

@@ -145,3 +145,16 @@ def test_generate_says_when_an_unparametrized_model_gets_a_condition(shared_data
     model = shared_data / "real/physgan/best_unparameterized.h5"
     assert generate_main([str(model), "--n", "5", "--angle", "3", "--out", str(tmp_path / "t.csv")]) == 2
     assert "unparametrized: it takes no condition" in capsys.readouterr().err
+
+
+def test_an_ild_file_is_recognised_wherever_read_ild_finds_its_datasets(tmp_path):
+    import h5py
+
+    from physgan.data.ild import read_ild
+
+    showers = read_showers(SAMPLES / "ild_photons.h5", max_events=2)
+    with h5py.File(tmp_path / "root.h5", "w") as f:  # an empty group 30x30, the datasets at the root
+        f.create_group("30x30")
+        f["energy"], f["layers"] = showers.incident_energy[:, None], showers.layers
+    assert datasets.dataset_of_file(tmp_path / "root.h5").name == "ild"
+    assert len(read_ild(tmp_path / "root.h5")) == 2

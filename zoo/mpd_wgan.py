@@ -37,7 +37,7 @@ import numpy as np
 from keras import layers, ops
 
 from physgan.backend import image_data_format, no_gradient
-from physgan.data.mpd import TPCEvents
+from physgan.data.mpd import TPCEvents, generated_events
 from physgan.errors import ConfigError
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
@@ -262,11 +262,8 @@ class MPDWGAN(GenerativeModel):
             if condition is not None:
                 raise ConfigError("the unparametrized MPD model takes no condition")
             inputs = noise
-        log_amplitude = self.predict_in_batches(self.generator, inputs)[..., 0]
-        amplitudes = np.where(log_amplitude > 0, np.exp(log_amplitude), 0.0).astype("float32")
-        if not self.parametrized:
-            return TPCEvents(amplitudes)
-        return TPCEvents(amplitudes, crossing_angle=angle.astype("float32"), dip_angle=np.zeros(n, "float32"))
+        return generated_events(self.predict_in_batches(self.generator, inputs),
+                                angle if self.parametrized else None)
 
     # --- config ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import numpy as np
 from physgan.data.base import Events, check_event_datasets, check_positive_int, check_values, clip_noise
 from physgan.data.hdf5_writer import AtomicHDF5Writer
 from physgan.datasets import Condition, DataSet, Evaluation, Stream, TrainingData, energy_range, register_dataset
-from physgan.errors import DataError
+from physgan.errors import ConfigError, DataError
 from physgan.fileio import open_hdf5
 
 SHOWER_SHAPE = (30, 30, 30)  # [layer, x, y]
@@ -96,10 +96,20 @@ def _contents(f: h5py.File, limit: int = 20) -> str:
     return shown or "nothing"
 
 
+def _places(f: h5py.File) -> list:
+    """Returns where the datasets may be, in the order they are looked for: the group 30x30, the root."""
+    return ([f[GROUP]] if isinstance(f.get(GROUP), h5py.Group) else []) + [f]
+
+
+def _holder(f: h5py.File):
+    """Returns the first of `_places(f)` holding both energy and layers, or None."""
+    return next((g for g in _places(f) if ENERGY_NAME in g and LAYERS_NAME in g), None)
+
+
 def _layout(f: h5py.File, name: str) -> tuple[h5py.Group, int]:
     """Returns (the group holding energy and layers, number of events); raises DataError on a bad layout."""
-    places = ([f[GROUP]] if isinstance(f.get(GROUP), h5py.Group) else []) + [f]
-    holder = next((g for g in places if ENERGY_NAME in g and LAYERS_NAME in g), None)
+    places = _places(f)
+    holder = _holder(f)
     if holder is None:
         first = places[0]
         missing = " and ".join(repr(k) for k in (ENERGY_NAME, LAYERS_NAME) if k not in first)
@@ -197,11 +207,11 @@ def validate_ild_file(path: str | Path, chunk_size: int = 1000) -> int:
 
 
 def is_ild_file(path: str | Path) -> bool:
-    """Returns True if `path` is an HDF5 file with energy and layers in a group 30x30 or at the root."""
+    """Returns True if `path` is an HDF5 file with energy and layers in a group 30x30 or at the
+    root (where `read_ild` looks)."""
     try:
         with h5py.File(path, "r") as f:
-            places = [f[GROUP]] if isinstance(f.get(GROUP), h5py.Group) else [f]
-            return any(ENERGY_NAME in g and LAYERS_NAME in g for g in places)
+            return _holder(f) is not None
     except OSError:
         return False
 
@@ -295,8 +305,6 @@ def ild_training_inputs(showers: IldShowers) -> dict:
 
 def ild_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
     """Returns ILD-like 30x30x30 photon showers (a .h5 file in the Getting High layout, or the bundled sample)."""
-    from physgan.errors import ConfigError
-
     if particle not in (None, "gamma", "photon"):
         raise ConfigError(f"the ild data set holds photon showers; --particle {particle!r} is not available")
     source = Path(path) if path else bundled_sample_path()

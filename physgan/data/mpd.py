@@ -145,6 +145,16 @@ def from_log_images(images: np.ndarray) -> np.ndarray:
     return np.where(images > 0, np.exp(np.minimum(images, 30.0)), 0.0).astype("float32")
 
 
+def generated_events(log_images: np.ndarray, crossing_angle=None) -> TPCEvents:
+    """Returns the events of a generator's ln(amplitude) output (`from_log_images`), with the
+    crossing angles it was given (degrees; dip angle 0) or none (unparametrized)."""
+    amplitudes = from_log_images(log_images)
+    if crossing_angle is None:
+        return TPCEvents(amplitudes)
+    angle = np.broadcast_to(np.asarray(crossing_angle, dtype="float32"), (len(amplitudes),))
+    return TPCEvents(amplitudes, angle.copy(), np.zeros(len(amplitudes), "float32"))
+
+
 def bundled_sample_path(parametrized: bool = True) -> Path:
     """Returns the path of the bundled simulated sample (parametrized format)."""
     return Path(__file__).parent / "samples" / "mpd_tpc_simulated.csv.gz"
