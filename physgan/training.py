@@ -136,6 +136,12 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         raise ConfigError(f"{type(self).__name__} models have no quantized generation "
                           f"(--quantize applies to CaloGAN models)")
 
+    def model_figures(self, reference, out_dir) -> list:
+        """Returns the PNG paths of figures particular to this architecture (beyond the
+        data set's real-vs-generated figures), drawn for `watch_results.py`; `reference`
+        holds the data set's events. None by default."""
+        return []
+
     @property
     def required_inputs(self) -> tuple[str, ...]:
         """The keys every training batch must hold."""

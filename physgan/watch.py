@@ -50,4 +50,5 @@ def watch_run(
     n = len(data.reference) if condition is None else len(condition)
     generated = model.sample(n, condition=condition, seed=seed)
     paths += plot_samples(config["dataset"], data.reference, generated, out_dir)
+    paths += model.model_figures(data.reference, out_dir)
     return paths

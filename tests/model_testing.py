@@ -30,6 +30,8 @@ def sample_as_array(out) -> np.ndarray:
     """Returns a model's sample as one array (calorimeter layers flattened side by side)."""
     if hasattr(out, "amplitudes"):  # TPCEvents
         return out.amplitudes
+    if hasattr(out, "images"):  # ZdcData
+        return out.images
     if hasattr(out, "layers"):
         return np.concatenate([layer.reshape(len(layer), -1) for layer in out.layers], axis=1)
     return np.asarray(out)

@@ -171,3 +171,18 @@ def test_ild_model_streams_the_bundled_sample_generates_evaluates_and_is_watched
     assert watched.returncode == 0, watched.stderr[-3000:]
     pngs = {Path(line).name for line in watched.stdout.split() if line.endswith(".png")}
     assert pngs >= {"history.png", "ild_observables.png", "ild_profiles.png", "ild_average_showers.png"}
+
+
+@pytest.mark.backend_free
+def test_corrvae_trains_on_the_bundled_zdc_sample_and_is_watched(tmp_path):
+    backend = keras.backend.backend()
+    result = run("train.py", "--model", "corrvae", "--backend", backend, "--batch-size", 32, "--max-events", 128,
+                 "--epochs", 1, "--seed", 0, "--out", tmp_path / "runs", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "corrvae.keras").exists()
+    watched = run("watch_results.py", run_dir, "--n", 32, "--backend", backend)
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    pngs = {Path(line).name for line in watched.stdout.split() if line.endswith(".png")}
+    assert pngs >= {"history.png", "properties.png", "property_control.png", "reconstructions.png",
+                    "generation_x10_y30.png", "traversal.png"}

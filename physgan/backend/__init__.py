@@ -8,6 +8,8 @@ Everything else is written with `keras.ops`. A backend module offers three thing
   gradients of the loss with respect to `variables`.
 - `input_gradient(fn, inputs)`: the gradient of `sum(fn(inputs))` with respect to
   `inputs`, itself differentiable (double backprop, for gradient penalties).
+- `compiled(fn)`: `fn` (of tensors, returning tensors) compiled for repeated
+  calls: `jax.jit`, `tf.function`, or `fn` itself on torch (eager, outputs detached).
 - `no_gradient()`: a context in which nothing is recorded for differentiation
   (fakes made for a critic step); a no-op where `stop_gradient` suffices.
 
@@ -49,6 +51,7 @@ value_and_grad = _impl.value_and_grad
 input_gradient = _impl.input_gradient
 IMAGE_DATA_FORMAT = getattr(_impl, "IMAGE_DATA_FORMAT", "channels_last")
 no_gradient = getattr(_impl, "no_gradient", contextlib.nullcontext)
+compiled = _impl.compiled
 
 
 def image_data_format() -> str:
@@ -56,5 +59,5 @@ def image_data_format() -> str:
     return IMAGE_DATA_FORMAT
 
 
-__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "image_data_format", "input_gradient", "no_gradient",
+__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "compiled", "image_data_format", "input_gradient", "no_gradient",
            "value_and_grad"]

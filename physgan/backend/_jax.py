@@ -56,6 +56,11 @@ def value_and_grad(loss_fn, variables):
     return loss, aux, grads
 
 
+def compiled(fn):
+    """Returns `jax.jit(fn)` (Keras variables it reads are traced as constants)."""
+    return jax.jit(fn)
+
+
 def input_gradient(fn, inputs):
     """Returns d sum(fn(inputs)) / d inputs (differentiable again)."""
     return jax.grad(lambda x: jnp.sum(fn(x)))(inputs)

@@ -12,6 +12,11 @@ def value_and_grad(loss_fn, variables):
     return loss, aux, grads
 
 
+def compiled(fn):
+    """Returns `tf.function(fn)`."""
+    return tf.function(fn, reduce_retracing=True)
+
+
 def input_gradient(fn, inputs):
     """Returns d sum(fn(inputs)) / d inputs, recorded by any enclosing tape."""
     with tf.GradientTape() as tape:

@@ -1,6 +1,7 @@
 """PyTorch: gradients with torch.autograd.grad (create_graph for penalties)."""
 
 import torch
+from keras import tree
 
 IMAGE_DATA_FORMAT = "channels_first"
 no_gradient = torch.no_grad
@@ -13,6 +14,16 @@ def value_and_grad(loss_fn, variables):
     grads = torch.autograd.grad(loss, tensors, allow_unused=True)
     grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
     return loss, aux, grads
+
+
+def compiled(fn):
+    """Returns `fn` run eagerly with its tensor outputs detached (no graph kept
+    between repeated calls, e.g. the steps of an optimisation loop)."""
+
+    def run(*args):
+        return tree.map_structure(lambda t: t.detach() if torch.is_tensor(t) else t, fn(*args))
+
+    return run
 
 
 def input_gradient(fn, inputs):

@@ -357,14 +357,25 @@ def is_zdc_file(path: str | Path) -> bool:
 
 def zdc_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
     """Returns ZDC responses (a .h5/.npz/.npy file, or the bundled simulated neutrons) for CorrVAE:
-    log(1 + counts) images and the 9 properties scaled to [0, 1] (the scaler in the model options)."""
+    log(1 + counts) images and the 9 properties scaled to [0, 1]. The model options carry the
+    scaler, the number of responses (CorrVAE's minibatch-stratified sampling) and the scaled
+    medians of the properties (the defaults of properties a generation request leaves out)."""
     if particle not in (None, "neutron"):
         raise ConfigError(f"the zdc data set holds neutron responses; --particle {particle!r} is not available")
     source = Path(path) if path else bundled_sample_path()
     data = read_zdc(source, max_events=max_events)
     scaler = PropertyScaler().fit(data.properties)
-    inputs = {"image": data.log_images, "properties": scaler.transform(data.properties).astype("float32")}
-    return TrainingData("zdc", source, inputs, data, data.properties.astype("float32"), {"scaler": scaler.to_dict()})
+    scaled = scaler.transform(data.properties).astype("float32")
+    options = {"scaler": scaler.to_dict(), "dataset_size": len(data),
+               "reference_properties": [float(v) for v in np.median(scaled, axis=0)]}
+    return TrainingData("zdc", source, {"image": data.log_images, "properties": scaled}, data,
+                        data.properties.astype("float32"), options)
+
+
+def _figures(reference: ZdcData, generated: ZdcData, out_dir) -> list[Path]:
+    from physgan.plots.zdc import plot_zdc
+
+    return plot_zdc(reference, generated, out_dir)
 
 
 DATASET = register_dataset(DataSet(
@@ -378,6 +389,7 @@ DATASET = register_dataset(DataSet(
     write=write_zdc,
     training_data=zdc_training_data,
     output_suffixes=(".npz", ".h5", ".hdf5"),
+    figures=_figures,
 ))
 
 

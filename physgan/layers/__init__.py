@@ -9,6 +9,7 @@ from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity, To
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
+from physgan.layers.spectral import SpectralNormDense
 from physgan.layers.volume import BroadcastToVolume, Log1p, Reparameterize, SpatialLayerNorm
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MinibatchDiscrimination",
     "Reparameterize",
     "Sparsity",
+    "SpectralNormDense",
     "SpatialLayerNorm",
     "TotalEnergy",
 ]

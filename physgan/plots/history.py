@@ -31,6 +31,14 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
+def hist_real_vs_generated(ax, real, generated, bins, labels=("real", "generated")) -> None:
+    """Draws `real` (filled) and `generated` (outline) as fractions of their events on `ax`."""
+    for values, style in ((real, dict(histtype="stepfilled", alpha=0.35, label=labels[0])),
+                          (generated, dict(histtype="step", linewidth=1.5, label=labels[1]))):
+        values = np.asarray(values)
+        ax.hist(values, bins=bins, weights=np.full(len(values), 1.0 / max(len(values), 1)), **style)
+
+
 def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
     """Returns the PNG of every logged metric against the epoch."""
     history = read_history(history_csv)

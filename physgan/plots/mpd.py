@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from physgan.metrics.mpd import LOG_SCALE, OBSERVABLE_LABELS, tpc_observables
-from physgan.plots.history import save_figure
+from physgan.plots.history import hist_real_vs_generated, save_figure
 
 
 def plot_tpc_observables(real_amplitudes, generated_amplitudes, path: str | Path) -> Path:
@@ -28,9 +28,7 @@ def plot_tpc_observables(real_amplitudes, generated_amplitudes, path: str | Path
             bins = np.arange(low - 0.5, high + 1.5)
         else:
             bins = np.linspace(low, high if high > low else low + 1, 40)
-        for values, style in ((real[name], dict(histtype="stepfilled", alpha=0.35, label="real")),
-                              (generated[name], dict(histtype="step", linewidth=1.5, label="generated"))):
-            ax.hist(values, bins=bins, weights=np.full(len(values), 1.0 / len(values)), **style)
+        hist_real_vs_generated(ax, real[name], generated[name], bins)
         ax.set_xlabel(OBSERVABLE_LABELS[name])
         ax.set_ylabel("fraction of events")
         if i == 0:
