@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def generation_parser(doc: str, batches: list[int], seconds: float = 3.0) -> argparse.ArgumentParser:
+    """Returns the flags every generation benchmark takes: --backends, --batches,
+    --seconds, --threads and the hidden --child; scripts add their own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
+    parser.add_argument("--batches", nargs="+", type=int, default=batches)
+    parser.add_argument("--seconds", type=float, default=seconds, help="timing window per measurement")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads the backends may use")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def print_child_result(result: dict) -> int:
+    """Prints a child's result for `run_child` to read; returns the exit code 0."""
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+def steady_rate(sample, batch: int, seconds: float) -> float:
+    """Returns events/s of `sample(batch, seed)` in steady state: one warm-up call
+    (compiles the predict functions), then calls for at least `seconds` (and once)."""
+    sample(batch, 0)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or n == 0:
+        sample(batch, n + 1)
+        n += batch
+    return n / (time.perf_counter() - start)
 
 
 def run_child(script: str, backend: str, args: list[str], threads: int | None = None) -> dict | None:

@@ -15,15 +15,11 @@ for the mean 55 GeV at 6.5 ms/GeV; the speed-up is given per core used.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backend_runner import run_child  # noqa: E402
+from backend_runner import generation_parser, print_child_result, run_child, steady_rate  # noqa: E402
 
 GEANT4_SECONDS_PER_GEV = 6.5e-3  # one core, middle of 5-8 ms/GeV (shared/data/README.md)
 MEAN_ENERGY_GEV = 55.0  # uniform 10-100 GeV
@@ -37,30 +33,17 @@ def child(args) -> dict:
     results = {}
     for name in args.models:
         model = physgan.get_model(name)
-        rates = {}
-        for batch in args.batches:
-            model.sample(batch, seed=0)  # warm-up: compiles the predict function
-            n, start = 0, time.perf_counter()
-            while time.perf_counter() - start < args.seconds or n == 0:
-                model.sample(batch, seed=n)
-                n += batch
-            rates[batch] = n / (time.perf_counter() - start)
-        results[name] = rates
+        results[name] = {batch: steady_rate(lambda b, s: model.sample(b, seed=s), batch, args.seconds)
+                         for batch in args.batches}
     return {"backend": keras.backend.backend(), "rates": results}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = generation_parser(__doc__, [1, 16, 64, 256])
     parser.add_argument("--models", nargs="+", default=["ild_gan", "ild_wgan", "bibae"])
-    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 64, 256])
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per batch size")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads the backends may use")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args)))
-        return 0
+        return print_child_result(child(args))
 
     geant4 = GEANT4_SECONDS_PER_GEV * MEAN_ENERGY_GEV
     print(f"machine: {args.threads} threads; Geant4 {geant4:.2f} s per 55 GeV photon shower on one core")

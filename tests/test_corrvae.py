@@ -98,6 +98,20 @@ def test_temperature_and_kl_schedules(zdc):
     assert np.isfinite(history.history["loss"]).all()
 
 
+@pytest.mark.backend_free
+def test_kl_schedule_is_the_originals_in_epochs_or_in_iterations():
+    model = CorrVAE(seed=0)
+    assert model.kl_schedule() == (100_000, 1.0)  # steps per epoch unknown: the original's iterations
+    model.compile(steps_per_epoch=203)  # the bundled 13,000 responses
+    warmup, increment = model.kl_schedule()
+    assert warmup == round(100_000 / 3_700 * 203) and increment == pytest.approx(3_700 / 203)
+    explicit = CorrVAE(seed=0, warmup_steps=10, kl_weight_increment=2.0)
+    explicit.compile(steps_per_epoch=203)
+    assert explicit.kl_schedule() == (10, 2.0)
+    with pytest.raises(ConfigError, match="warm-up"):
+        CorrVAE(warmup_epochs=-1)
+
+
 def test_invert_property_and_optimize_w():
     model = CorrVAE(seed=0)
     targets = np.array([0.1, 0.5, 0.9], "float32")

@@ -26,23 +26,47 @@ layers use 5 power iterations with coeff 0.97 (the original's spectral_norm_fc).
 
 Loss (the original's get_losses): 1e6 x reconstruction (MSE sum / 64 / batch) + 1e6 x
 property MSE (sum) of the w and c paths + beta-TC on w + groupwise TC of (w, z),
-(w, c), (c, z) with minibatch-stratified sampling; for the first `warmup_steps`
-(100k) iterations + 1e5 x L1 of the hard mask and no KL; after it, + kl_weight x KL
-with kl_weight from 100, +1 per iteration, capped at 1e5. Adam 1e-4, MultiStepLR
-[50, 100, 150, 200] x 0.1 (per epoch), batch 64, 250 epochs. Kaiming-uniform
-kernels (the original's weights_init), torch's default uniform biases.
+(w, c), (c, z) with minibatch-stratified sampling; for the first 100k iterations
++ 1e5 x L1 of the hard mask and no KL; after it, + kl_weight x KL with kl_weight
+from 100, +1 per iteration, capped at 1e5. Adam 1e-4 (eps 1e-8, torch's),
+MultiStepLR [50, 100, 150, 200] x 0.1 (per epoch), batch 64, 250 epochs.
+Kaiming-uniform kernels (the original's weights_init), torch's default uniform biases.
 
 Departures, and why:
+- KL schedule in epochs: the original's 100k warm-up iterations and +1 per
+  iteration are ~27 epochs each of its 295,867 responses (~3,700 steps of 64 per
+  epoch with an 80% training split, our estimate: the split is not public). On the
+  bundled 13,000 responses (203 steps per epoch) 250 epochs are 50,750 iterations:
+  the KL would never switch on. So, when the steps per epoch are known
+  (`compile(steps_per_epoch=...)`, as train.py does), the warm-up lasts
+  `warmup_epochs` (27) epochs and the KL weight grows by 3,700 / steps_per_epoch
+  per step: the original's schedule in epochs. `warmup_steps=N` (and
+  `kl_weight_increment`) give the original's schedule in iterations.
 - Conditional inputs: the original's 9 particle-level inputs (label columns 9-17)
   are not public; here the condition is a set of the response's own intensity
   properties (`condition_properties`, default n_nonzero, its category, n > 1, sum,
   max), so c carries the intensity and w the position. Pass all 9 indices to get
   the original's 9-input network.
-- Minibatch-stratified sampling: the original builds its importance matrix with a
-  flat-index stride equal to the batch size, which marks columns 0 and 1 instead of
-  the diagonal, and adds the log weights once per latent dimension to the joint
-  density; here the matrix is the one of beta-TCVAE (diagonal 1/N, the next
-  element (N-M)/(NM)) and the log weight is added once to each joint density.
+- Minibatch-stratified sampling (a bug of the original, inherited from the beta-TCVAE
+  reference code): its importance matrix is filled with a flat-index stride equal
+  to the batch size, which marks columns 0 and 1 instead of the diagonal (and the
+  wrap-around weight at row B-2), and the log weights are added once per latent
+  dimension to all three densities; here the matrix is the one the beta-TCVAE
+  paper defines (diagonal 1/N, the next element (N-M)/(NM), the wrap-around at
+  row B-1) and the log weight is added once to each density.
+- Properties: the original's prepare_data.py computes the centre of mass, sum and
+  max on the log image (it reuses the log-transformed array) and divides by fixed
+  maxima; its README defines them on the deposits ("energy distribution
+  center", "total deposited energy", "peak energy"), which is what
+  `physgan.data.zdc.zdc_properties` computes, min-max scaled to [0, 1].
+- `optimize_w` (the original's optim.py: w ~ N(0, 1), frozen decoder, 100 plain SGD
+  steps of lr 0.2 on 1e6 x the summed squared property error / n) uses Adam (lr
+  0.05, 300 steps): SGD's step on each sample scales as 1e6 x lr / n, stable for
+  the original's whole test set at once but divergent for a few requests; Adam's
+  step does not depend on n.
+- Generation clamps the decoded log(1 + counts) at 0 (a LeakyReLU output can be
+  negative: no negative photon counts) and zeroes counts below `count_threshold`
+  (0.5: counts are integers); `count_threshold=0` keeps every positive count.
 - The notebook adds a "quasi-WS" `total_q` argument that get_losses no longer
   accepts; it is not part of the loss (as in the last runnable version).
 - Generation uses the deterministic mask argmax(logits) (training samples it).
@@ -68,6 +92,8 @@ SN_COEFF = 0.97
 SN_ITERATIONS = 5
 RECONSTRUCTION_SCALE = 64.0  # the original's "/ 64" in the reconstruction loss
 LOG_2PI = math.log(2.0 * math.pi)
+ORIGINAL_WARMUP_STEPS = 100_000  # iterations without KL in the original
+ORIGINAL_STEPS_PER_EPOCH = 3_700  # ~0.8 x 295,867 responses / 64 (see the departures)
 
 
 def _torch_bias(fan_in: int):
@@ -293,9 +319,11 @@ class CorrVAE(GenerativeModel):
         reconstruction_weight: float = 1e6,
         property_weight: float = 1e6,
         mask_l1_weight: float = 1e5,
-        warmup_steps: int = 100_000,
+        warmup_epochs: float = ORIGINAL_WARMUP_STEPS / ORIGINAL_STEPS_PER_EPOCH,
+        warmup_steps: int | None = None,
         kl_weight_start: float = 100.0,
         kl_weight_max: float = 1e5,
+        kl_weight_increment: float | None = None,
         tau: float = 0.2,
         tau_decay: float = 0.1,
         tau_decay_epochs: int = 10,
@@ -319,6 +347,9 @@ class CorrVAE(GenerativeModel):
         for name, value in (("z_dim", z_dim), ("w_dim", w_dim), ("c_dim", c_dim), ("dataset_size", dataset_size)):
             if int(value) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
+        if warmup_epochs < 0 or (warmup_steps is not None and warmup_steps < 0):
+            raise ConfigError(f"the KL warm-up must be >= 0, got warmup_epochs={warmup_epochs}, "
+                              f"warmup_steps={warmup_steps}")
         self.z_dim, self.w_dim, self.c_dim = int(z_dim), int(w_dim), int(c_dim)
         self.w_properties = tuple(int(i) for i in w_properties)
         self.condition_properties = tuple(int(i) for i in condition_properties)
@@ -327,7 +358,9 @@ class CorrVAE(GenerativeModel):
         self.reconstruction_weight = float(reconstruction_weight)
         self.property_weight = float(property_weight)
         self.mask_l1_weight = float(mask_l1_weight)
-        self.warmup_steps = int(warmup_steps)
+        self.warmup_epochs = float(warmup_epochs)
+        self.warmup_steps = None if warmup_steps is None else int(warmup_steps)
+        self.kl_weight_increment = None if kl_weight_increment is None else float(kl_weight_increment)
         self.kl_weight_start = float(kl_weight_start)
         self.kl_weight_max = float(kl_weight_max)
         self.tau = float(tau)
@@ -374,16 +407,29 @@ class CorrVAE(GenerativeModel):
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
         learning_rate = self.learning_rate
         if steps_per_epoch and self.lr_milestones:
-            boundaries = [m * steps_per_epoch for m in self.lr_milestones]
+            # MultiStepLR decays from the first step of epoch m (optimizer step m * steps_per_epoch).
+            boundaries = [m * steps_per_epoch - 1 for m in self.lr_milestones]
             values = [self.learning_rate * self.lr_decay**k for k in range(len(boundaries) + 1)]
             learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        return {"corrvae": keras.optimizers.Adam(learning_rate)}
+        return {"corrvae": keras.optimizers.Adam(learning_rate, epsilon=1e-8)}
 
     # --- forward -----------------------------------------------------------------------
 
     def _reparameterize(self, mean, logvar):
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator, dtype=mean.dtype)
         return mean + ops.exp(0.5 * logvar) * noise
+
+    def kl_schedule(self) -> tuple[int, float]:
+        """Returns (warm-up steps, KL weight increment per step): `warmup_steps` if
+        given, else `warmup_epochs` in steps and the original's increment rescaled to
+        the same epochs; the original's (100k, +1) when the steps per epoch are unknown."""
+        steps_per_epoch = self._steps_per_epoch()
+        increment = self.kl_weight_increment
+        if self.warmup_steps is not None or not steps_per_epoch:
+            warmup = ORIGINAL_WARMUP_STEPS if self.warmup_steps is None else self.warmup_steps
+            return warmup, 1.0 if increment is None else increment
+        return (round(self.warmup_epochs * steps_per_epoch),
+                ORIGINAL_STEPS_PER_EPOCH / steps_per_epoch if increment is None else increment)
 
     def temperature(self, step):
         """Returns the Gumbel-softmax temperature at (0-based) training `step`."""
@@ -452,9 +498,10 @@ class CorrVAE(GenerativeModel):
         tc_cz = self.beta * groupwise_total_correlation(groups["c"], groups["z"], self.dataset_size)
         mask_l1 = ops.sum(ops.abs(mask))
 
-        warm = step <= float(self.warmup_steps)
+        warmup_steps, increment = self.kl_schedule()
+        warm = step <= float(warmup_steps)
         kl_weight = ops.convert_to_tensor(self.kl_weight)
-        kl_weight = ops.where(warm, kl_weight, ops.minimum(kl_weight + 1.0, self.kl_weight_max))
+        kl_weight = ops.where(warm, kl_weight, ops.minimum(kl_weight + increment, self.kl_weight_max))
         self.kl_weight.assign(kl_weight)
         loss = (self.reconstruction_weight * reconstruction_loss
                 + self.property_weight * (property_loss + condition_property_loss)
@@ -514,8 +561,9 @@ class CorrVAE(GenerativeModel):
                    seed: int | None = None) -> np.ndarray:
         """Returns w (n, w_dim) whose predicted properties match `target_properties`.
 
-        The original's optim.py: the decoder frozen, w ~ N(0, 1) optimised per
-        sample by Adam on the squared error of the property path.
+        As the original's optim.py, the networks frozen and w ~ N(0, 1) optimised on
+        the squared error of the property path, but with Adam (per sample,
+        independent of n; see the module docstring) instead of plain SGD.
         `target_properties`: (n, len(w_properties)) scaled values in [0, 1].
         """
         target = np.asarray(target_properties, "float32")
@@ -629,9 +677,11 @@ class CorrVAE(GenerativeModel):
             "reconstruction_weight": self.reconstruction_weight,
             "property_weight": self.property_weight,
             "mask_l1_weight": self.mask_l1_weight,
+            "warmup_epochs": self.warmup_epochs,
             "warmup_steps": self.warmup_steps,
             "kl_weight_start": self.kl_weight_start,
             "kl_weight_max": self.kl_weight_max,
+            "kl_weight_increment": self.kl_weight_increment,
             "tau": self.tau,
             "tau_decay": self.tau_decay,
             "tau_decay_epochs": self.tau_decay_epochs,

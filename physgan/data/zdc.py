@@ -72,6 +72,9 @@ def zdc_properties(images) -> np.ndarray:
     ties); centre_x, centre_y: the intensity-weighted column and row (pixel-index units;
     `EMPTY_CENTRE` for an empty image, whose max pixel is (0, 0)); n_nonzero: pixels > 0; nonzero_category: its bin
     0..4; n_above_1_log: pixels with log(1 + count) > 1; sum, max: of the counts.
+    The definitions of the CorrVAE README (centre = "energy distribution center", sum =
+    "total deposited energy"); its prepare_data.py computes centre, sum and max on the log
+    image, a side effect of reusing the log-transformed array (see zoo/corrvae.py).
     """
     images = _as_images(images).astype("float64", copy=False)
     n, rows, cols = images.shape
