@@ -184,28 +184,31 @@ def test_property_control_errors_are_zero_for_the_data_itself(zdc):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="one backend suffices (slow)")
-def test_short_training_controls_the_centre_of_mass(zdc):
-    """After a short training the requested centre of mass is followed better than by
-    ignoring the request (the generated centres of uncontrolled prior samples).
+def test_short_training_follows_the_requested_properties():
+    """After a short training, responses generated for the properties of held-out
+    responses have them more closely than free samples (latents from the prior).
 
     A CPU-sized schedule: no warm-up, a fixed KL weight equal to the reconstruction
-    weight, a noise-free mask and learning rate 1e-3 (the paper's schedule needs
-    ~50k steps). Measured: controlled 0.149 vs free 0.180 mean absolute error.
+    weight, a noise-free mask and learning rate 1e-3 (the paper's needs ~100k steps).
+    Measured (JAX, 2 cores, 6 epochs of 6,400 responses, 77 s): mean scaled error over
+    the 9 properties 0.151 controlled vs 0.258 free; centre of mass 0.139 vs 0.172.
     """
-    data, scaler, inputs = zdc
+    data = read_zdc(bundled_sample_path(), max_events=6656)
+    scaler = PropertyScaler().fit(data.properties)
+    inputs = {"image": data.log_images, "properties": scaler.transform(data.properties).astype("float32")}
+    held_out = 256
     keras.utils.set_random_seed(0)
     model = CorrVAE(seed=0, warmup_steps=0, kl_weight_start=1e6, kl_weight_max=1e6, mask_noise=False,
-                    learning_rate=1e-3, scaler=scaler.to_dict(), dataset_size=len(data))
-    model.compile(steps_per_epoch=len(data) // 64)
-    model.fit(inputs, batch_size=64, epochs=8, verbose=0)
-    requested = data.properties[-256:]
-    controlled = model.sample(256, condition=requested, seed=0).properties
-    free = model.sample(256, seed=0).properties
-    centre = [2, 3]
-    scaled_requested = scaler.transform(requested)[:, centre]
-    error_controlled = np.abs(scaler.transform(controlled)[:, centre] - scaled_requested).mean()
-    error_free = np.abs(scaler.transform(free)[:, centre] - scaled_requested).mean()
-    assert error_controlled < 0.9 * error_free, (error_controlled, error_free)
+                    learning_rate=1e-3, scaler=scaler.to_dict(), dataset_size=len(data) - held_out)
+    model.compile(steps_per_epoch=(len(data) - held_out) // 64)
+    model.fit({k: v[:-held_out] for k, v in inputs.items()}, batch_size=64, epochs=6, verbose=0)
+    requested = scaler.transform(data.properties[-held_out:])
+    errors = {}
+    for name, condition in (("controlled", data.properties[-held_out:]), ("free", None)):
+        generated = model.sample(held_out, condition=condition, seed=0)
+        errors[name] = np.abs(scaler.transform(generated.properties) - requested).mean(axis=0)
+    assert errors["controlled"].mean() < 0.75 * errors["free"].mean(), errors
+    assert errors["controlled"][2:4].mean() < errors["free"][2:4].mean(), errors
 
 
 @pytest.mark.backend_free
