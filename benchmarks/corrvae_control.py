@@ -42,6 +42,7 @@ def main() -> int:
     import keras
     import numpy as np
 
+    from physgan.data.zdc import PROPERTY_NAMES
     from physgan.datasets import load_training_data
     from physgan.metrics.zdc import property_control_errors
     from physgan.zoo.corrvae import CorrVAE
@@ -69,6 +70,9 @@ def main() -> int:
     for name in errors["controlled"]:
         c, f = errors["controlled"][name], errors["free"][name]
         print(f"{name:<16} {c['mae']:>15.3f} {f['mae']:>10.3f} {c['mae_scaled']:>12.3f} {f['mae_scaled']:>12.3f}")
+    mask = np.asarray(model.mask())
+    for k, p in enumerate(model.w_properties):
+        print(f"w dimensions controlling {PROPERTY_NAMES[p]}: {np.flatnonzero(mask[k]).tolist()}")
     mean = {k: np.mean([e["mae_scaled"] for e in v.values()]) for k, v in errors.items()}
     print(f"{'mean (scaled)':<16} {'':>15} {'':>10} {mean['controlled']:>12.3f} {mean['free']:>12.3f}")
     return 0

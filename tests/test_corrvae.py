@@ -225,3 +225,4 @@ def test_watch_figures_of_an_untrained_model(zdc, tmp_path):
             "generation_x10_y30.png", "traversal.png"} <= names
     assert all(p.stat().st_size > 5_000 for p in paths)
     assert (tmp_path / "property_control.json").exists()
+    assert "traversal.gif" in names  # matplotlib writes GIFs with pillow, one of its dependencies
