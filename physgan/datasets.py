@@ -19,14 +19,13 @@ For training, a data set turns a file (or its bundled sample) into a `TrainingDa
 from __future__ import annotations
 
 import hashlib
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from physgan.discovery import import_package_modules
 from physgan.errors import ConfigError, DataError
 
 
@@ -138,7 +137,6 @@ class DataSet:
 
 
 _DATASETS: dict[str, DataSet] = {}
-_FORMATS_IMPORTED = False
 
 
 def register_dataset(dataset: DataSet) -> DataSet:
@@ -152,14 +150,7 @@ def register_dataset(dataset: DataSet) -> DataSet:
 
 def _import_formats() -> None:
     # Importing the format modules registers their data sets; done once, lazily.
-    global _FORMATS_IMPORTED
-    if _FORMATS_IMPORTED:
-        return
-    package = importlib.import_module("physgan.data")
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):  # not __main__ (the command line)
-            importlib.import_module(f"physgan.data.{module.name}")
-    _FORMATS_IMPORTED = True
+    import_package_modules("physgan.data")
 
 
 def list_datasets() -> list[DataSet]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 
+from physgan.discovery import import_package_modules
 from physgan.errors import ConfigError
 
 
@@ -21,7 +20,6 @@ class ZooEntry:
 
 
 _REGISTRY: dict[str, ZooEntry] = {}
-_ZOO_IMPORTED = False
 
 
 def register_model(name: str, description: str, **defaults):
@@ -46,13 +44,7 @@ def register_model(name: str, description: str, **defaults):
 
 def _import_zoo() -> None:
     # Importing the zoo registers its models; done once, lazily.
-    global _ZOO_IMPORTED
-    if _ZOO_IMPORTED:
-        return
-    zoo = importlib.import_module("physgan.zoo")
-    for module in pkgutil.iter_modules(zoo.__path__):
-        importlib.import_module(f"physgan.zoo.{module.name}")
-    _ZOO_IMPORTED = True
+    import_package_modules("physgan.zoo")
 
 
 def list_models() -> list[ZooEntry]:
