@@ -20,7 +20,8 @@ class SpectralNormDense(keras.layers.Dense):
 
     sigma, the largest singular value of the kernel, is estimated by
     `power_iterations` steps of the power method, run in training mode only
-    and kept in the non-trainable vectors `u`, `v` (as torch's spectral_norm).
+    (after 15 at build) and kept in the non-trainable vectors `u`, `v` (as
+    torch's spectral_norm).
     `coeff=1` with hard normalisation is Miyato et al.'s spectral norm; a
     `coeff` < 1 bounds the layer's Lipschitz constant (the "soft" spectral norm
     of invertible residual networks, as in CorrVAE's property maps).
@@ -47,8 +48,14 @@ class SpectralNormDense(keras.layers.Dense):
         normal = keras.initializers.RandomNormal(stddev=1.0)
         self.u = self.add_weight(shape=(self.units,), initializer=normal, trainable=False, name="u")
         self.v = self.add_weight(shape=(fan_in,), initializer=normal, trainable=False, name="v")
-        self.u.assign(_normalise(self.u))
-        self.v.assign(_normalise(self.v))
+        # Converge the estimate on the initial kernel (15 steps, as torch's parametrized
+        # spectral_norm), so the Lipschitz bound holds before the first training step.
+        kernel, u = ops.convert_to_tensor(self.kernel), _normalise(self.u)
+        for _ in range(15):
+            v = _normalise(ops.matmul(kernel, u))
+            u = _normalise(ops.matmul(v, kernel))
+        self.u.assign(u)
+        self.v.assign(v)
 
     def normalised_kernel(self, training=False):
         """Returns the kernel divided by max(1, sigma / coeff)."""
