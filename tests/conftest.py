@@ -23,3 +23,13 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return shared_data_dir()
+
+
+@pytest.fixture(autouse=True)
+def _same_random_state_for_every_test():
+    """Seeds Python, NumPy and the backend before each test, so a test draws the same
+    weights whatever ran before it in its worker (xdist spreads tests differently on
+    every machine)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
