@@ -14,6 +14,16 @@ def _normalise(x, eps: float = 1e-12):
     return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), eps)
 
 
+def _power_method(kernel, u, steps: int):
+    """Returns the singular vectors (u, v) of the largest singular value of `kernel`
+    (fan_in, units) after `steps` power steps from `u`, without gradients."""
+    kernel = ops.stop_gradient(kernel)
+    for _ in range(steps):
+        v = _normalise(ops.matmul(kernel, u))
+        u = _normalise(ops.matmul(v, kernel))
+    return ops.stop_gradient(u), ops.stop_gradient(v)
+
+
 @keras.saving.register_keras_serializable(package="physgan")
 class SpectralNormDense(keras.layers.Dense):
     """Dense layer whose kernel is divided by max(1, sigma / coeff).
@@ -50,10 +60,7 @@ class SpectralNormDense(keras.layers.Dense):
         self.v = self.add_weight(shape=(fan_in,), initializer=normal, trainable=False, name="v")
         # Converge the estimate on the initial kernel (15 steps, as torch's parametrized
         # spectral_norm), so the Lipschitz bound holds before the first training step.
-        kernel, u = ops.convert_to_tensor(self.kernel), _normalise(self.u)
-        for _ in range(15):
-            v = _normalise(ops.matmul(kernel, u))
-            u = _normalise(ops.matmul(v, kernel))
+        u, v = _power_method(ops.convert_to_tensor(self.kernel), _normalise(self.u), 15)
         self.u.assign(u)
         self.v.assign(v)
 
@@ -62,11 +69,7 @@ class SpectralNormDense(keras.layers.Dense):
         kernel = self.kernel
         u, v = self.u, self.v
         if training:
-            frozen = ops.stop_gradient(kernel)
-            for _ in range(self.power_iterations):
-                v = _normalise(ops.matmul(frozen, u))
-                u = _normalise(ops.matmul(v, frozen))
-            u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+            u, v = _power_method(kernel, u, self.power_iterations)
             self.u.assign(u)
             self.v.assign(v)
         sigma = ops.sum(u * ops.matmul(v, kernel))
