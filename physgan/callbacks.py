@@ -1,4 +1,5 @@
-"""Callbacks that make a run directory: atomic checkpoints for `--resume`."""
+"""Callbacks that make a run directory: atomic checkpoints for `--resume`,
+samples saved every epoch."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from physgan.artifacts import read_run_config, save_model, write_json
 from physgan.errors import DataError
+from physgan.fileio import atomic_path
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -31,6 +34,25 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self.keep_every and (epoch + 1) % self.keep_every == 0:
             save_model(self.model, self.checkpoint_dir / f"epoch-{epoch + 1:04d}.keras")
         write_json(self.checkpoint_dir / "state.json", {"epochs_done": epoch + 1})
+
+
+class EpochSamples(keras.callbacks.Callback):
+    """Writes `samples/epoch_NNNN.npy` after every epoch: the images of
+    `model.sample(n, seed=seed)` (the same latent draws every epoch, so the files
+    show how one set of samples evolves; watch_results.py draws them over epochs)."""
+
+    def __init__(self, run_dir: str | Path, n_samples: int = 64, seed: int = 0):
+        super().__init__()
+        self.samples_dir = Path(run_dir) / "samples"
+        self.n_samples = n_samples
+        self.seed = seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        events = self.model.sample(self.n_samples, seed=self.seed)
+        samples = np.asarray(getattr(events, "images", events), dtype="float32")
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.samples_dir / f"epoch_{epoch + 1:04d}.npy") as tmp:
+            np.save(tmp, samples)
 
 
 def resume_point(run_dir: str | Path) -> tuple[Path, int]:

@@ -109,6 +109,8 @@ class DataSet:
         stream: how training batches are read from disk; None: the file is loaded.
         figures: (reference, generated, out_dir) -> PNG paths (watch_results.py, evaluate).
         evaluation: the evaluation suite; None: `physgan.evaluate` does not apply.
+        epoch_samples: events a training run draws after every epoch by default
+            (RUN/samples/, shown over epochs by watch_results.py; train.py --sample-size).
     """
 
     name: str
@@ -126,6 +128,7 @@ class DataSet:
     stream: Stream | None = None
     figures: Callable | None = None
     evaluation: Evaluation | None = None
+    epoch_samples: int = 0
 
     def check_output(self, path: str | Path) -> Path:
         """Returns `path`; ConfigError unless its name ends in one of `output_suffixes`."""

@@ -58,3 +58,32 @@ def open_hdf5(path: Path, kind: str, expected: str):
         raise DataError(f"physgan: cannot read {kind} file {path}: {err}") from None
     with f:
         yield f
+
+
+def load_numpy(path: Path, kind: str, mmap: bool = False):
+    """Returns `np.load(path)`: an array for .npy, an open NpzFile for .npz.
+
+    Raises DataError naming the `kind` of file if it is missing, a folder,
+    unreadable, or a .npz archive named .npy (or the reverse). `mmap` maps a
+    .npy file instead of reading it.
+    """
+    import numpy as np
+
+    from physgan.errors import DataError
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise DataError(f"physgan: {kind} file {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"physgan: {kind} file {path} is a folder, expected a {suffix} file")
+    try:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r" if mmap and suffix == ".npy" else None)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"physgan: cannot read {kind} file {path}: {err}") from None
+    if suffix == ".npy" and not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise DataError(f"physgan: {kind} file {path.name} is a .npz archive, expected a .npy array")
+    if suffix != ".npy" and not hasattr(loaded, "files"):
+        raise DataError(f"physgan: {kind} file {path.name} is a .npy array, expected a .npz archive")
+    return loaded

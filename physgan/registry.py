@@ -26,7 +26,9 @@ def register_model(name: str, description: str, **defaults):
     """Returns a class decorator that registers a zoo model under `name`.
 
     The model trains on the data set its class names (`dataset`, whose events
-    its `sample()` returns). `defaults` are constructor arguments that differ
+    its `sample()` returns) or, for a model of several, on those of its class
+    attribute `datasets` (the first is the default; an instance's `dataset`
+    says which it was built for). `defaults` are constructor arguments that differ
     between entries sharing one class (e.g. the parametrized variant of a model).
     """
 
@@ -34,9 +36,11 @@ def register_model(name: str, description: str, **defaults):
         existing = _REGISTRY.get(name)
         if existing is not None and existing.cls.__qualname__ != cls.__qualname__:
             raise ConfigError(f"model name {name!r} is registered twice")
-        if not getattr(cls, "dataset", None):
-            raise ConfigError(f"model class {cls.__name__} names no data set (class attribute `dataset`)")
-        _REGISTRY[name] = ZooEntry(name, cls, description, (cls.dataset,), dict(defaults))
+        if not getattr(cls, "dataset", None) and not getattr(cls, "datasets", None):
+            raise ConfigError(f"model class {cls.__name__} names no data set (class attribute `dataset`, "
+                              f"or `datasets` for a model of several)")
+        datasets = tuple(getattr(cls, "datasets", None) or (cls.dataset,))
+        _REGISTRY[name] = ZooEntry(name, cls, description, datasets, dict(defaults))
         return cls
 
     return decorator

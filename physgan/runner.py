@@ -12,7 +12,7 @@ import numpy as np
 
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
-from physgan.callbacks import RunCheckpoint, resume_point
+from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point
 from physgan.datasets import file_sha256, get_dataset, list_datasets, load_training_data
 from physgan.errors import ConfigError
 from physgan.registry import get_entry
@@ -55,6 +55,11 @@ def _versions() -> dict:
     }
 
 
+# train.py flags passed to the model constructor under the same name (the
+# LArCV particle_generator's flags).
+MODEL_FLAGS = ("z_dim", "n_hidden", "n_layers", "g_lr", "d_lr", "g_opt", "d_opt")
+
+
 def model_options_from_flags(options: dict) -> dict:
     """Returns the model constructor options given by train.py's model flags."""
     import yaml
@@ -66,6 +71,9 @@ def model_options_from_flags(options: dict) -> dict:
         chosen["variant"] = options["variant"]
     if options.get("no_attn"):
         chosen["attention"] = False
+    for flag in MODEL_FLAGS:
+        if options.get(flag) is not None:
+            chosen[flag] = options[flag]
     for item in options.get("set") or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -176,6 +184,11 @@ def train(options: dict) -> Path:
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=initial_epoch > 0),
         RunCheckpoint(run_dir, keep_every=options.get("keep_every") or 0),
     ]
+    sample_size = options.get("sample_size")
+    if sample_size is None:
+        sample_size = get_dataset(dataset).epoch_samples
+    if sample_size:
+        callbacks.append(EpochSamples(run_dir, sample_size, seed=options.get("seed") or 0))
     print(f"physgan: training {entry.name} on {n_events} events of {data.source} "
           f"({keras.backend.backend()} backend) -> {run_dir}")
     model.fit(

@@ -51,4 +51,9 @@ def watch_run(
     generated = model.sample(n, condition=condition, seed=seed)
     paths += plot_samples(config["dataset"], data.reference, generated, out_dir)
     paths += model.model_figures(data.reference, out_dir)
+    from physgan.plots.images import plot_samples_over_epochs, sample_files
+
+    files = sample_files(run_dir)
+    if files:
+        paths.append(plot_samples_over_epochs(files, out_dir / "samples_over_epochs.png"))
     return paths

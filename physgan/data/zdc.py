@@ -29,7 +29,7 @@ import numpy as np
 from physgan.data.base import Events, check_positive_int, shape_text
 from physgan.datasets import DataSet, TrainingData, register_dataset
 from physgan.errors import ConfigError, DataError
-from physgan.fileio import atomic_path, open_hdf5
+from physgan.fileio import atomic_path, load_numpy, open_hdf5
 
 IMAGE_SHAPE = (44, 44)  # [row = y, column = x]
 PROPERTY_NAMES = ("max_x", "max_y", "centre_x", "centre_y", "n_nonzero", "nonzero_category",
@@ -269,21 +269,9 @@ def read_zdc(path: str | Path, max_events: int | None = None) -> ZdcData:
                     raise DataError(f"physgan: ZDC file {path.name}: {key!r} is a group, expected a dataset")
             return _from_arrays(path.name, f[IMAGES_NAME], f.get(PROPERTIES_NAME), f.attrs.get(NAMES_NAME),
                                 max_events)
-    if not path.exists():
-        raise DataError(f"physgan: ZDC file {path} does not exist")
-    if path.is_dir():
-        raise DataError(f"physgan: ZDC file {path} is a folder, expected a {suffix} file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"physgan: cannot read ZDC file {path}: {err}") from None
+    loaded = load_numpy(path, "ZDC")
     if suffix == ".npy":
-        if not isinstance(loaded, np.ndarray):
-            loaded.close()
-            raise DataError(f"physgan: ZDC file {path.name} is a .npz archive, expected a .npy array")
         return _from_arrays(path.name, loaded, None, None, max_events)
-    if not hasattr(loaded, "files"):
-        raise DataError(f"physgan: ZDC file {path.name} is a .npy array, expected a .npz archive")
     with loaded:
         if IMAGES_NAME not in loaded.files:
             raise DataError(f"physgan: ZDC file {path.name} has no array 'images' "

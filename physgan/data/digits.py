@@ -1,0 +1,66 @@
+"""The proof-of-concept data set of the LArCV particle generator: scikit-learn's 1,797 real
+handwritten digits (8 x 8, ink 0-16, labels 0-9), shipped with scikit-learn, so it works
+offline. The originals used MNIST (`physgan.data.mnist`), which needs a download."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from physgan.data.images import (
+    DIGITS_MAX_INK,
+    ImageEvents,
+    digits_source,
+    image_figures,
+    image_file_kind,
+    image_training_data,
+    load_digits_with_labels,
+    no_particle,
+    read_image_events,
+    write_images,
+)
+from physgan.datasets import DataSet, register_dataset
+from physgan.errors import ConfigError
+
+
+@dataclass
+class DigitImages(ImageEvents):
+    """Handwritten digits (N, 8, 8) in ink units 0-16 (or generated ones), labels 0-9 or None."""
+
+    dataset = "digits"
+
+
+def read_digits(path: str | Path, max_events: int | None = None) -> DigitImages:
+    """Returns the digit images of a file written by `write_images`."""
+    return read_image_events(DigitImages, path, max_events)
+
+
+def digits_training_data(path, max_events: int | None, particle: str | None):
+    """Returns scikit-learn's digits (or a digits file of `write_images`) for image models."""
+    no_particle("digits", particle)
+    # A run's config.json records scikit-learn's file as the data path: accept it back.
+    if path is None or Path(path).resolve() == digits_source().resolve():
+        bunch = load_digits_with_labels(normalise="none")
+        events, source = DigitImages(bunch.images, bunch.labels), bunch.source
+    elif image_file_kind(path) == "digits":
+        events, source = read_digits(path), Path(path)
+    else:
+        raise ConfigError("the digits data set is scikit-learn's bundled digits (or a digits file written by "
+                          "physgan); use --dataset mnist or larcv for other image files")
+    return image_training_data(events, source, DIGITS_MAX_INK, max_events)
+
+
+DATASET = register_dataset(DataSet(
+    name="digits",
+    description="scikit-learn's 1,797 real handwritten digits, 8x8 (offline MNIST stand-in)",
+    events=DigitImages,
+    file_kinds="images .npz/.h5 written by physgan with kind 'digits'",
+    recognise=lambda path: image_file_kind(path) == "digits",
+    read=read_digits,
+    validate=lambda path: len(read_digits(path)),
+    write=write_images,
+    training_data=digits_training_data,
+    output_suffixes=(".npz", ".h5", ".hdf5"),
+    figures=image_figures,
+    epoch_samples=64,
+))

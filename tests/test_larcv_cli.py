@@ -1,0 +1,52 @@
+"""The LArCV particle_generator flow as a user runs it: train.py with the
+original's flags, samples every epoch, watch_results.py grids."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests.test_cli import REPO_ROOT, run
+
+
+def run_module(module, *args):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def only_run_dir(root, prefix):
+    (run_dir,) = root.glob(f"{prefix}-*")
+    return run_dir
+
+
+@pytest.mark.backend_free
+def test_gan_flags_reach_the_model_and_samples_are_written_every_epoch(tmp_path):
+    backend = keras.backend.backend()
+    result = run("train.py", "--model", "larcv_gan", "--epochs", "2", "--steps-per-epoch", "3",
+                 "--z-dim", "16", "--n-hidden", "32", "--n-layers", "2", "--g-opt", "sgd", "--d-lr", "3e-4",
+                 "--sample-size", "10", "--backend", backend, "--out", tmp_path, "--quiet")
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path, "larcv_gan-digits")  # digits first: the default data set
+    config = json.loads((run_dir / "config.json").read_text())["model_config"]
+    assert (config["z_dim"], config["n_hidden"], config["n_layers"], config["g_opt"], config["d_lr"]) == (
+        16, 32, 2, "sgd", 3e-4)
+    assert (config["dataset"], config["image_shape"], config["image_scale"]) == ("digits", [8, 8], 16.0)
+    samples = sorted(p.name for p in (run_dir / "samples").iterdir())
+    assert samples == ["epoch_0001.npy", "epoch_0002.npy"]
+    first = np.load(run_dir / "samples" / "epoch_0001.npy")
+    assert first.shape == (10, 8, 8) and first.min() >= 0 and first.max() <= 16  # ink units
+    watched = run("watch_results.py", run_dir, "--n", "200", "--backend", backend)
+    assert watched.returncode == 0, watched.stderr
+    pngs = {line.rsplit("/", 1)[-1] for line in watched.stdout.split() if line.endswith(".png")}
+    assert pngs >= {"history.png", "examples.png", "observables.png", "samples_over_epochs.png"}
+    out = tmp_path / "digits.npz"
+    generated = run_module("physgan.generate", run_dir / "larcv_gan.keras", "--n", 50, "--out", out,
+                    "--backend", backend)
+    assert generated.returncode == 0, generated.stderr
+    validated = run_module("physgan.data", "validate", out)
+    assert "50 events, valid (digits)" in validated.stdout, validated.stdout + validated.stderr
