@@ -23,7 +23,7 @@ SAMPLES = DATA_PACKAGE / "samples"
 
 def test_every_data_set_is_registered_by_its_format_module():
     names = datasets.dataset_names()
-    assert names == ["calogan", "ild", "mpd_tpc", "zdc"]
+    assert names == ["calogan", "digits", "ild", "larcv", "mnist", "mpd_tpc", "zdc"]
     for name in names:
         declared = datasets.get_dataset(name)
         assert declared.events.dataset == name  # the events type names its data set
@@ -31,12 +31,13 @@ def test_every_data_set_is_registered_by_its_format_module():
 
 
 def test_unknown_data_set_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown data set 'lhc'; available: calogan, ild, mpd_tpc, zdc"):
+    with pytest.raises(ConfigError, match=r"unknown data set 'lhc'; available: calogan, digits, ild, larcv, mnist, mpd_tpc, zdc"):
         datasets.load_training_data("lhc")
 
 
 @pytest.mark.parametrize("name, file", [("calogan", "calogan_gamma.h5"), ("ild", "ild_photons.h5"),
-                                        ("mpd_tpc", "mpd_tpc_simulated.csv.gz"), ("zdc", "zdc_neutrons.npz")])
+                                        ("mpd_tpc", "mpd_tpc_simulated.csv.gz"), ("zdc", "zdc_neutrons.npz"),
+                                        ("larcv", "larcv_tracks.npz")])
 def test_files_are_recognised_read_written_and_read_back(name, file, tmp_path):
     declared = datasets.dataset_of_file(SAMPLES / file)
     assert declared.name == name
@@ -98,8 +99,9 @@ def test_zdc_is_a_data_set_declared_in_one_module():
 
 
 def test_format_modules_import_no_other_format_module():
-    """Readers share physgan.data.base (checks, events) and hdf5_writer; no import cycle."""
-    shared = {"physgan.data.base", "physgan.data.hdf5_writer"}
+    """Readers share physgan.data.base (checks, events), hdf5_writer, images (the image
+    data sets' reading and events) and larcv_sim (the bundled LArCV sample); no import cycle."""
+    shared = {"physgan.data.base", "physgan.data.hdf5_writer", "physgan.data.images", "physgan.data.larcv_sim"}
     allowed = shared | {"physgan.data.commands"}  # under `if __name__ == "__main__":` only
     readers = [d.events.__module__ for d in datasets.list_datasets()]
     for module in [*readers, *shared]:

@@ -456,8 +456,9 @@ def no_particle(dataset: str, particle: str | None) -> None:
         raise ConfigError(f"the {dataset} data set has no --particle; got {particle!r}")
 
 
-def image_figures(reference: ImageEvents, generated: ImageEvents, out_dir) -> list:
-    """Returns the PNGs of real vs generated images (grids, pixel and image observables)."""
+def image_figures(reference: ImageEvents, generated: ImageEvents, out_dir, sparse: bool | None = None) -> list:
+    """Returns the PNGs of real vs generated images (grids, pixel and image observables);
+    `sparse` draws charge on a log scale (None: decided from the images)."""
     from physgan.plots.images import plot_images
 
-    return plot_images(reference.images, generated.images, out_dir)
+    return plot_images(reference.images, generated.images, out_dir, sparse=sparse)

@@ -5,6 +5,7 @@ TPC, the data of the LArCV particle generator. User files (.h5/.hdf5, .npy, .npz
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,6 @@ DATASET = register_dataset(DataSet(
     write=write_images,
     training_data=larcv_training_data,
     output_suffixes=(".npz", ".h5", ".hdf5"),
-    figures=image_figures,
+    figures=functools.partial(image_figures, sparse=True),  # sparse charge: log colour scale
     epoch_samples=64,
 ))
