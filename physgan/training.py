@@ -102,6 +102,18 @@ def _optimizer_from_config(config: dict):
     )
 
 
+class DiscriminatorThenGenerator:
+    """Mixin of a GAN with networks `generator` and `discriminator`: each step one
+    discriminator update (`discriminator_loss`), then one generator update
+    (`generator_loss`)."""
+
+    def networks(self) -> dict:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def update_schedule(self) -> list[Update]:
+        return [Update("discriminator", "discriminator_loss"), Update("generator", "generator_loss")]
+
+
 class GenerativeModel(backend.TrainStep, keras.Model):
     """Base class of every physgan model trained by alternating updates."""
 

@@ -39,7 +39,7 @@ from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_internal_3d
 from physgan.registry import register_model
-from physgan.training import Update
+from physgan.training import DiscriminatorThenGenerator
 from physgan.zoo.ild_common import ENERGY_RANGE, IldModel, upsample_to_shower, volumes_from_output
 
 
@@ -92,7 +92,7 @@ def build_discriminator(ndf: int = 32, data_format: str | None = None) -> keras.
     "ILD Getting High vanilla 3D GAN (30x30x30 photon showers)",
 )
 @keras.saving.register_keras_serializable(package="physgan")
-class IldGAN(IldModel):
+class IldGAN(DiscriminatorThenGenerator, IldModel):
     """The vanilla GAN of arXiv:2005.05334 (batches: `energy` (B,1) GeV, `layers` (B,30,30,30,1) MeV)."""
 
     metric_names = ("discriminator_loss", "discriminator_real", "discriminator_fake", "generator_loss")
@@ -122,12 +122,6 @@ class IldGAN(IldModel):
             self.discriminator = build_discriminator(options["ndf"])
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
-
-    def networks(self) -> dict:
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def update_schedule(self) -> list[Update]:
-        return [Update("discriminator", "discriminator_loss"), Update("generator", "generator_loss")]
 
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
         options = self._options

@@ -63,7 +63,7 @@ from physgan.backend import no_gradient
 from physgan.data.images import ImageEvents, denormalise
 from physgan.errors import ConfigError, DataError
 from physgan.registry import register_model
-from physgan.training import GenerativeModel, Update
+from physgan.training import DiscriminatorThenGenerator, GenerativeModel
 
 LEAKY_SLOPE = 0.5  # the original FullyConnected blocks: nn.LeakyReLU(0.5)
 INIT_STDDEV = 0.02  # the original weights_init: weight.normal_(0, 0.02), bias zero
@@ -299,7 +299,7 @@ class ImageModel(GenerativeModel):
     "LArCV particle generator: MLP GAN (LeakyReLU 0.5, BCE, 1:1) of single-channel images in [-1, 1]",
 )
 @keras.saving.register_keras_serializable(package="physgan")
-class LArCVGAN(ImageModel):
+class LArCVGAN(DiscriminatorThenGenerator, ImageModel):
     """The particle_generator MLP GAN.
 
     Batches are dicts: `image` (B, H, W, 1) pixel values in [-1, 1].
@@ -342,12 +342,6 @@ class LArCVGAN(ImageModel):
         self.built = True
 
     # --- engine hooks ----------------------------------------------------------------
-
-    def networks(self) -> dict:
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def update_schedule(self) -> list[Update]:
-        return [Update("discriminator", "discriminator_loss"), Update("generator", "generator_loss")]
 
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
         return {

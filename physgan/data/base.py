@@ -8,6 +8,7 @@ each other.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import ClassVar
 
 import h5py
@@ -26,6 +27,15 @@ NEGATIVE_TOLERANCE_MEV = 1e-3
 def shape_text(shape: tuple) -> str:
     """Returns `shape` written as Python writes a tuple: (3,), (N, 44, 44)."""
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def bundled_sample(module_file: str, file_name: str, what: str, rebuild: str) -> Path:
+    """Returns the path of samples/`file_name` beside the format module `module_file`;
+    DataError saying how to `rebuild` the bundled `what` sample when it is missing."""
+    path = Path(module_file).resolve().parent / "samples" / file_name
+    if not path.is_file():
+        raise DataError(f"physgan: the bundled {what} sample {path} is missing; rebuild it with `{rebuild}`")
+    return path
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:

@@ -11,15 +11,14 @@ from physgan.data.images import (
     DIGITS_MAX_INK,
     ImageEvents,
     digits_source,
-    image_figures,
+    image_dataset,
     image_file_kind,
     image_training_data,
     load_digits_with_labels,
     no_particle,
     read_image_events,
-    write_images,
 )
-from physgan.datasets import DataSet, register_dataset
+from physgan.datasets import register_dataset
 from physgan.errors import ConfigError
 
 
@@ -50,17 +49,11 @@ def digits_training_data(path, max_events: int | None, particle: str | None):
     return image_training_data(events, source, DIGITS_MAX_INK, max_events)
 
 
-DATASET = register_dataset(DataSet(
-    name="digits",
-    description="scikit-learn's 1,797 real handwritten digits, 8x8 (offline MNIST stand-in)",
-    events=DigitImages,
-    file_kinds="images .npz/.h5 written by physgan with kind 'digits'",
+DATASET = register_dataset(image_dataset(
+    DigitImages,
+    "scikit-learn's 1,797 real handwritten digits, 8x8 (offline MNIST stand-in)",
+    "images .npz/.h5 written by physgan with kind 'digits'",
     recognise=lambda path: image_file_kind(path) == "digits",
     read=read_digits,
-    validate=lambda path: len(read_digits(path)),
-    write=write_images,
     training_data=digits_training_data,
-    output_suffixes=(".npz", ".h5", ".hdf5"),
-    figures=image_figures,
-    epoch_samples=64,
 ))

@@ -16,7 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from physgan.data.base import Events, check_event_datasets, check_positive_int, check_values, clip_noise
+from physgan.data.base import (
+    Events, bundled_sample, check_event_datasets, check_positive_int, check_values, clip_noise,
+)
 from physgan.data.hdf5_writer import AtomicHDF5Writer
 from physgan.datasets import Condition, DataSet, Evaluation, Stream, TrainingData, energy_range, register_dataset
 from physgan.errors import ConfigError, DataError
@@ -268,11 +270,8 @@ def write_ild(path: str | Path, showers: IldShowers, group: str | None = GROUP, 
 
 def bundled_sample_path() -> Path:
     """Returns the path of the bundled ILD sample (the first Geant4 photon showers, 10-100 GeV)."""
-    path = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME
-    if not path.is_file():
-        raise DataError(f"physgan: the bundled ILD sample {path} is missing; rebuild it with "
-                        f"`python -m physgan.data ild make-sample ../shared/data/ild_photons.h5`")
-    return path
+    return bundled_sample(__file__, SAMPLE_NAME, "ILD",
+                          "python -m physgan.data ild make-sample ../shared/data/ild_photons.h5")
 
 
 def make_bundled_sample(source: str | Path, out: str | Path | None = None,

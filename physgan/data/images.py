@@ -450,6 +450,29 @@ def image_training_data(events: ImageEvents, source: Path, scale: float, max_eve
     return TrainingData(events.dataset, Path(source), inputs, events, None, options)
 
 
+def image_dataset(events: type, description: str, file_kinds: str, recognise, read, training_data,
+                  sparse: bool | None = None):
+    """Returns the `DataSet` of an image data set whose events type is `events`: files
+    written by `write_images`, 64 samples drawn after every training epoch, the image
+    figures (`sparse`: charge on a log colour scale)."""
+    from physgan.datasets import DataSet
+
+    return DataSet(
+        name=events.dataset,
+        description=description,
+        events=events,
+        file_kinds=file_kinds,
+        recognise=recognise,
+        read=read,
+        validate=lambda path: len(read(path)),
+        write=write_images,
+        training_data=training_data,
+        output_suffixes=(".npz", ".h5", ".hdf5"),
+        figures=lambda reference, generated, out_dir: image_figures(reference, generated, out_dir, sparse=sparse),
+        epoch_samples=64,
+    )
+
+
 def no_particle(dataset: str, particle: str | None) -> None:
     """Raises ConfigError when a --particle is given for an image data set."""
     if particle is not None:

@@ -5,7 +5,6 @@ TPC, the data of the LArCV particle generator. User files (.h5/.hdf5, .npy, .npz
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,15 +13,14 @@ import numpy as np
 from physgan.data.images import (
     SPARSE_KEYS,
     ImageEvents,
-    image_figures,
+    image_dataset,
     image_file_kind,
     image_training_data,
     no_particle,
     read_image_events,
-    write_images,
 )
 from physgan.data.larcv_sim import bundled_sample_path
-from physgan.datasets import DataSet, register_dataset
+from physgan.datasets import register_dataset
 from physgan.errors import DataError
 
 
@@ -69,17 +67,12 @@ def _is_larcv_file(path) -> bool:
         return False
 
 
-DATASET = register_dataset(DataSet(
-    name="larcv",
-    description="LArCV-style LArTPC charge images (MeV per pixel); bundled: 2,000 simulated 64x64 tracks/showers",
-    events=LArCVImages,
-    file_kinds="images (N, H, W) in .h5/.npy/.npz, or the sparse .npz of physgan.data.larcv_sim",
+DATASET = register_dataset(image_dataset(
+    LArCVImages,
+    "LArCV-style LArTPC charge images (MeV per pixel); bundled: 2,000 simulated 64x64 tracks/showers",
+    "images (N, H, W) in .h5/.npy/.npz, or the sparse .npz of physgan.data.larcv_sim",
     recognise=_is_larcv_file,
     read=read_larcv,
-    validate=lambda path: len(read_larcv(path)),
-    write=write_images,
     training_data=larcv_training_data,
-    output_suffixes=(".npz", ".h5", ".hdf5"),
-    figures=functools.partial(image_figures, sparse=True),  # sparse charge: log colour scale
-    epoch_samples=64,
+    sparse=True,  # sparse charge: log colour scale
 ))

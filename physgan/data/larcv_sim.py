@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from physgan.cli import run_command
+from physgan.data.base import bundled_sample
 from physgan.errors import ConfigError, DataError
 from physgan.fileio import atomic_path
 
@@ -467,11 +468,8 @@ def write_sparse(path: str | Path, images, labels=None) -> Path:
 
 def bundled_sample_path() -> Path:
     """Returns the path of the bundled simulated sample, samples/larcv_tracks.npz."""
-    path = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME
-    if not path.is_file():
-        raise DataError(f"physgan: the bundled LArCV sample {path} is missing; rebuild it with "
-                        f"`python -m physgan.data.larcv_sim make-sample`")
-    return path
+    return bundled_sample(__file__, SAMPLE_NAME, "LArCV",
+                          "python -m physgan.data.larcv_sim make-sample")
 
 
 def make_bundled_sample(path: str | Path | None = None, n: int = SAMPLE_EVENTS, seed: int = SAMPLE_SEED) -> Path:

@@ -10,15 +10,14 @@ from pathlib import Path
 from physgan.data.images import (
     MNIST_MAX_GREY,
     ImageEvents,
-    image_figures,
+    image_dataset,
     image_file_kind,
     image_training_data,
     no_particle,
     read_image_events,
     read_mnist,
-    write_images,
 )
-from physgan.datasets import DataSet, register_dataset
+from physgan.datasets import register_dataset
 from physgan.errors import ConfigError
 
 
@@ -53,17 +52,11 @@ def _is_mnist_file(path) -> bool:
     return image_file_kind(path) == "mnist" or "idx3-ubyte" in path.name
 
 
-DATASET = register_dataset(DataSet(
-    name="mnist",
-    description="MNIST handwritten digits, 28x28, from a local file (never downloaded)",
-    events=MnistImages,
-    file_kinds="mnist.npz of keras.datasets, *-images-idx3-ubyte[.gz], or images written by physgan",
+DATASET = register_dataset(image_dataset(
+    MnistImages,
+    "MNIST handwritten digits, 28x28, from a local file (never downloaded)",
+    "mnist.npz of keras.datasets, *-images-idx3-ubyte[.gz], or images written by physgan",
     recognise=_is_mnist_file,
     read=read_mnist_events,
-    validate=lambda path: len(read_mnist_events(path)),
-    write=write_images,
     training_data=mnist_training_data,
-    output_suffixes=(".npz", ".h5", ".hdf5"),
-    figures=image_figures,
-    epoch_samples=64,
 ))

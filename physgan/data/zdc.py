@@ -26,7 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from physgan.data.base import Events, check_positive_int, shape_text
+from physgan.data.base import Events, bundled_sample, check_positive_int, shape_text
 from physgan.datasets import DataSet, TrainingData, register_dataset
 from physgan.errors import ConfigError, DataError
 from physgan.fileio import atomic_path, load_numpy, open_hdf5
@@ -325,11 +325,7 @@ def write_zdc(path: str | Path, data: ZdcData) -> Path:
 
 def bundled_sample_path() -> Path:
     """Returns the path of the bundled simulated sample, samples/zdc_neutrons.npz."""
-    path = Path(__file__).resolve().parent / "samples" / SAMPLE_NAME
-    if not path.is_file():
-        raise DataError(f"physgan: the bundled ZDC sample {path} is missing; rebuild it with "
-                        f"`python -m physgan.data zdc make-sample`")
-    return path
+    return bundled_sample(__file__, SAMPLE_NAME, "ZDC", "python -m physgan.data zdc make-sample")
 
 
 # === The data set ===
