@@ -57,7 +57,7 @@ def _versions() -> dict:
 
 # train.py flags passed to the model constructor under the same name (the
 # LArCV particle_generator's flags).
-MODEL_FLAGS = ("z_dim", "n_hidden", "n_layers", "g_lr", "d_lr", "g_opt", "d_opt")
+MODEL_FLAGS = ("z_dim", "n_hidden", "n_layers", "g_lr", "d_lr", "g_opt", "d_opt", "l_dim", "ae_lr", "ae_opt")
 
 
 def model_options_from_flags(options: dict) -> dict:

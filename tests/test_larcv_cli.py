@@ -50,3 +50,31 @@ def test_gan_flags_reach_the_model_and_samples_are_written_every_epoch(tmp_path)
     assert generated.returncode == 0, generated.stderr
     validated = run_module("physgan.data", "validate", out)
     assert "50 events, valid (digits)" in validated.stdout, validated.stdout + validated.stderr
+
+
+@pytest.mark.backend_free
+def test_autoencoder_trains_with_the_original_flags_and_deploys_codes(tmp_path):
+    backend = keras.backend.backend()
+    trained = run("train.py", "--model", "larcv_ae", "--epochs", "1", "--steps-per-epoch", "4", "--n-layers", "2",
+                  "--l-dim", "6", "--ae-lr", "1e-3", "--backend", backend, "--out", tmp_path, "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    ae_run = only_run_dir(tmp_path, "larcv_ae-digits")
+    config = json.loads((ae_run / "config.json").read_text())["model_config"]
+    assert (config["l_dim"], config["n_layers"], config["ae_lr"]) == (6, 2, 1e-3)
+    assert np.load(ae_run / "samples" / "epoch_0001.npy").shape == (64, 8, 8)
+    codes = tmp_path / "codes.npz"
+    deployed = run_module("physgan.deploy", ae_run / "larcv_ae.keras", "--dataset", "digits", "--max-events", 300,
+                          "--out", codes, "--backend", backend)
+    assert deployed.returncode == 0, deployed.stderr
+    with np.load(codes) as f:
+        assert f["codes"].shape == (300, 6)
+    again = run_module("physgan.deploy", ae_run / "larcv_ae.keras", "--dataset", "digits", "--out", codes,
+                       "--backend", backend)
+    assert again.returncode == 0  # overwriting is allowed; a model that is no autoencoder is refused:
+    gan = run("train.py", "--model", "larcv_gan", "--epochs", "1", "--steps-per-epoch", "1", "--n-layers", "1",
+              "--backend", backend, "--out", tmp_path / "gan", "--quiet")
+    assert gan.returncode == 0, gan.stderr
+    (gan_model,) = (tmp_path / "gan").glob("*/larcv_gan.keras")
+    wrong = run_module("physgan.deploy", gan_model, "--dataset", "digits", "--out", tmp_path / "x.npz",
+                       "--backend", backend)
+    assert wrong.returncode == 2 and "not an autoencoder" in wrong.stderr
