@@ -6,6 +6,7 @@
     python train.py --model mpd_wgan_param --backend jax --data digits.csv --out runs
     python train.py --resume runs/mpd_wgan-mpd_tpc-20261123-120000
     python train.py --model larcv_gan --dataset digits --n-hidden 256 --g-opt sgd
+    python train.py --model ewm --data codes.npz --mem-size 500 --psi-lr 0.1
 
 Every run writes a directory with config.json (all flags, versions, data
 checksum), history.csv, checkpoints/ and the final <model>.keras; look at it with
@@ -46,17 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--latent-size", type=int, help="CaloGAN: size of the latent space (original 1024)")
     model.add_argument("--variant", choices=("lc2d", "conv"), help="CaloGAN: lc2d = the paper's LocallyConnected2D model (default), conv = lighter Conv2D variant")
     model.add_argument("--no-attn", action="store_true", default=None, help="CaloGAN: switch off the in-painting between layers")
-    larcv = parser.add_argument_group("LArCV particle_generator options (larcv_gan, larcv_ae; the original's flags)")
-    larcv.add_argument("--z-dim", type=int, help="larcv_gan: size of the generator's input noise (original 100)")
-    larcv.add_argument("--n-hidden", type=int, help="larcv_gan: width of the hidden layers (original 512)")
-    larcv.add_argument("--n-layers", type=int, help="larcv_gan, larcv_ae: number of hidden layers (original 4)")
-    larcv.add_argument("--g-lr", type=float, help="larcv_gan: generator learning rate (original 1e-4)")
+    larcv = parser.add_argument_group("LArCV particle_generator options (larcv_gan, larcv_ae, ewm; the original's flags)")
+    larcv.add_argument("--z-dim", type=int, help="larcv_gan, ewm: size of the generator's input noise (original 100)")
+    larcv.add_argument("--n-hidden", type=int, help="larcv_gan, ewm: width of the hidden layers (original 512)")
+    larcv.add_argument("--n-layers", type=int, help="larcv_gan, larcv_ae, ewm: number of hidden layers (original 4; EWM's image generator 3)")
+    larcv.add_argument("--g-lr", type=float, help="larcv_gan, ewm: generator learning rate (original 1e-4)")
     larcv.add_argument("--d-lr", type=float, help="larcv_gan: discriminator learning rate (original 1e-4)")
     larcv.add_argument("--g-opt", choices=("adam", "sgd", "rmsprop"), help="larcv_gan: generator optimizer (original adam)")
     larcv.add_argument("--d-opt", choices=("adam", "sgd", "rmsprop"), help="larcv_gan: discriminator optimizer (original adam)")
     larcv.add_argument("--l-dim", type=int, help="larcv_ae: size of the code vectors (original 20)")
     larcv.add_argument("--ae-lr", type=float, help="larcv_ae: learning rate (original 1e-4, Adam with weight decay 1e-5)")
     larcv.add_argument("--ae-opt", choices=("adam", "sgd", "rmsprop"), help="larcv_ae: optimizer (original adam)")
+    larcv.add_argument("--psi-lr", type=float, help="ewm: learning rate of the transport potential psi (Adam; original 0.1)")
+    larcv.add_argument("--mem-size", type=int, help="ewm: OT memory in generated batches of 64, which is also the FIT steps per round (EWM's 4000; particle_generator's argparser 5000)")
     parser.add_argument("--sample-size", type=int, help="samples written to RUN/samples/epoch_NNNN.npy after every epoch (default: 64 for image data sets, else none; 0: none)")
     model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other constructor option of the model, e.g. --set gradient_penalty_weight=5 (repeatable; VALUE is read as YAML)")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of flag values (keys as the long flags, e.g. batch_size: 64); command-line flags win")

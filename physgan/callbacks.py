@@ -37,7 +37,7 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 
 class EpochSamples(keras.callbacks.Callback):
-    """Writes `samples/epoch_NNNN.npy` after every epoch: the images of
+    """Writes `samples/epoch_NNNN.npy` after every epoch: the images (or code vectors) of
     `model.sample(n, seed=seed)` (the same latent draws every epoch, so the files
     show how one set of samples evolves; watch_results.py draws them over epochs)."""
 
@@ -49,7 +49,7 @@ class EpochSamples(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         events = self.model.sample(self.n_samples, seed=self.seed)
-        samples = np.asarray(getattr(events, "images", events), dtype="float32")
+        samples = np.asarray(getattr(events, "images", getattr(events, "codes", events)), dtype="float32")
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.samples_dir / f"epoch_{epoch + 1:04d}.npy") as tmp:
             np.save(tmp, samples)

@@ -13,8 +13,8 @@ import numpy as np
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
 from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point
-from physgan.datasets import file_sha256, get_dataset, list_datasets, load_training_data
-from physgan.errors import ConfigError
+from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
+from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
 
 
@@ -57,7 +57,8 @@ def _versions() -> dict:
 
 # train.py flags passed to the model constructor under the same name (the
 # LArCV particle_generator's flags).
-MODEL_FLAGS = ("z_dim", "n_hidden", "n_layers", "g_lr", "d_lr", "g_opt", "d_opt", "l_dim", "ae_lr", "ae_opt")
+MODEL_FLAGS = ("z_dim", "n_hidden", "n_layers", "g_lr", "d_lr", "g_opt", "d_opt", "l_dim", "ae_lr", "ae_opt",
+               "psi_lr", "mem_size")
 
 
 def model_options_from_flags(options: dict) -> dict:
@@ -123,10 +124,22 @@ def _training_data(dataset: str, options: dict, batch_size: int):
     return data, stream
 
 
+def _dataset_of_data_file(entry, path) -> str | None:
+    """Returns the name of the data set whose layout file `path` has, when `entry` trains
+    on it (so `--data codes.npz` needs no --dataset), else None."""
+    if not path or len(entry.datasets) < 2:
+        return None
+    try:
+        name = dataset_of_file(path).name
+    except DataError:
+        return None
+    return name if name in entry.datasets else None
+
+
 def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
-    dataset = options.get("dataset") or entry.datasets[0]
+    dataset = options.get("dataset") or _dataset_of_data_file(entry, options.get("data")) or entry.datasets[0]
     if dataset not in entry.datasets:
         raise ConfigError(
             f"model {entry.name!r} trains on {', '.join(entry.datasets)}, not {dataset!r}"

@@ -32,6 +32,8 @@ def sample_as_array(out) -> np.ndarray:
         return out.amplitudes
     if hasattr(out, "images"):  # ZdcData
         return out.images
+    if hasattr(out, "codes"):  # CodeVectors
+        return out.codes
     if hasattr(out, "layers"):
         return np.concatenate([layer.reshape(len(layer), -1) for layer in out.layers], axis=1)
     return np.asarray(out)

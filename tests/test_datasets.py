@@ -23,7 +23,7 @@ SAMPLES = DATA_PACKAGE / "samples"
 
 def test_every_data_set_is_registered_by_its_format_module():
     names = datasets.dataset_names()
-    assert names == ["calogan", "digits", "ild", "larcv", "mnist", "mpd_tpc", "zdc"]
+    assert names == ["calogan", "codes", "digits", "ild", "larcv", "mnist", "mpd_tpc", "zdc"]
     for name in names:
         declared = datasets.get_dataset(name)
         assert declared.events.dataset == name  # the events type names its data set
@@ -31,7 +31,7 @@ def test_every_data_set_is_registered_by_its_format_module():
 
 
 def test_unknown_data_set_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"unknown data set 'lhc'; available: calogan, digits, ild, larcv, mnist, mpd_tpc, zdc"):
+    with pytest.raises(ConfigError, match=r"unknown data set 'lhc'; available: calogan, codes, digits, ild, larcv, mnist, mpd_tpc, zdc"):
         datasets.load_training_data("lhc")
 
 

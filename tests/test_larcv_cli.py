@@ -78,3 +78,36 @@ def test_autoencoder_trains_with_the_original_flags_and_deploys_codes(tmp_path):
     wrong = run_module("physgan.deploy", gan_model, "--dataset", "digits", "--out", tmp_path / "x.npz",
                        "--backend", backend)
     assert wrong.returncode == 2 and "not an autoencoder" in wrong.stderr
+
+
+@pytest.mark.backend_free
+def test_ewm_trains_on_digits_and_on_a_codes_file_with_its_flags(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from physgan.data.codes import write_codes
+
+    backend = keras.backend.backend()
+    common = ["--epochs", "1", "--steps-per-epoch", "12", "--z-dim", "8", "--n-hidden", "32", "--mem-size", "4",
+              "--psi-lr", "0.05", "--set", "max_ot_steps=4", "--set", "ot_batch_size=16", "--backend", backend,
+              "--quiet"]
+    trained = run("train.py", "--model", "ewm", *common, "--sample-size", "10", "--out", tmp_path / "digits")
+    assert trained.returncode == 0, trained.stderr
+    run_dir = only_run_dir(tmp_path / "digits", "ewm-digits")
+    config = json.loads((run_dir / "config.json").read_text())["model_config"]
+    assert (config["mem_size"], config["psi_lr"], config["z_dim"], config["image_shape"]) == (4, 0.05, 8, [8, 8])
+    assert np.load(run_dir / "samples" / "epoch_0001.npy").shape == (10, 8, 8)
+    watched = run("watch_results.py", run_dir, "--n", "200", "--backend", backend)
+    assert watched.returncode == 0, watched.stderr
+    pngs = {line.rsplit("/", 1)[-1] for line in watched.stdout.split() if line.endswith(".png")}
+    assert pngs >= {"history.png", "examples.png", "observables.png"}
+
+    # AE code vectors (here the digits' 6 leading principal components): the data set is the file's.
+    flat = load_digits().images.reshape(-1, 64)
+    centred = flat - flat.mean(0)
+    codes = write_codes(tmp_path / "codes.npz", centred @ np.linalg.svd(centred, full_matrices=False)[2][:6].T,
+                        code_dim=6)
+    trained = run("train.py", "--model", "ewm", "--data", codes, *common, "--out", tmp_path / "codes")
+    assert trained.returncode == 0, trained.stderr
+    run_dir = only_run_dir(tmp_path / "codes", "ewm-codes")
+    config = json.loads((run_dir / "config.json").read_text())["model_config"]
+    assert (config["dataset"], config["target_shape"], config["generator"]) == ("codes", [6], "particle_generator")

@@ -166,6 +166,15 @@ def as_image_array(images, image_shape: tuple[int, int], model: str) -> np.ndarr
     return array
 
 
+def image_events(dataset: str, images, image_scale: float) -> ImageEvents:
+    """Returns images (n, H, W) in [-1, 1] as the events of image data set `dataset`, in
+    its physical units (pixel +1 is `image_scale`; below 0 clipped to 0)."""
+    from physgan.datasets import get_dataset
+
+    physical = np.maximum(denormalise(images, "tanh", image_scale), 0.0)
+    return get_dataset(dataset).events(physical)
+
+
 def random_horizontal_flip(images, seed_generator):
     """Returns `images` (B, H, W, 1) with each one mirrored left-right with probability 0.5
     (torchvision's RandomHorizontalFlip, as the original LArCV loader)."""
@@ -201,11 +210,13 @@ def build_mlp(
     output_name: str,
     activation=None,
     output_shape: tuple[int, ...] | None = None,
+    hidden_activation: str = "leaky_relu",
 ) -> keras.Model:
     """Returns the original MLP: input (flattened row-major, as torch's
     `view(B, -1)` of one channel) -> one FullyConnected block (Linear +
-    LeakyReLU(0.5)) per width -> Linear(units) with `activation`, reshaped to
-    `output_shape` if given. `init(fan_in)` gives each Linear's initialisers."""
+    LeakyReLU(0.5), or ReLU with `hidden_activation="relu"`) per width ->
+    Linear(units) with `activation`, reshaped to `output_shape` if given.
+    `init(fan_in)` gives each Linear's initialisers."""
     inputs = keras.Input(input_shape, name=input_name)
     x = layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     for i, width in enumerate([*widths, units]):
@@ -213,7 +224,9 @@ def build_mlp(
         last = i == len(widths)
         x = layers.Dense(width, activation=activation if last else None, kernel_initializer=kernel,
                          bias_initializer=bias, name=output_name if last else f"fc_{i}")(x)
-        if not last:
+        if not last and hidden_activation == "relu":
+            x = layers.ReLU(name=f"relu_{i}")(x)
+        elif not last:
             x = layers.LeakyReLU(LEAKY_SLOPE, name=f"lrelu_{i}")(x)
     if output_shape is not None:
         x = layers.Reshape(output_shape, name="image")(x)
@@ -278,10 +291,7 @@ class ImageModel(GenerativeModel):
 
     def image_events(self, images) -> ImageEvents:
         """Returns images (n, H, W) in [-1, 1] as the events of the model's data set, in physical units."""
-        from physgan.datasets import get_dataset
-
-        physical = np.maximum(denormalise(images, "tanh", self.image_scale), 0.0)
-        return get_dataset(self.dataset).events(physical)
+        return image_events(self.dataset, images, self.image_scale)
 
     def get_config(self) -> dict:
         config = super().get_config()

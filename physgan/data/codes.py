@@ -11,6 +11,11 @@ all codes of a data set go into one file with the facts needed to use them:
   encoded them, ... whatever the writer passes);
 - `format`: the string `physgan.codes/1`.
 
+The codes are a data set of the registry (`codes`): `CodeVectors` are its events,
+the training inputs are `{"code": (N, code_dim)}` in the units the encoder gave
+(no normalisation: a generator of codes has a linear output), so
+`train.py --model ewm --data codes.npz` learns them.
+
 Nothing here imports a model or a backend library.
 """
 
@@ -18,11 +23,14 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from physgan.errors import DataError
+from physgan.data.base import Events, check_positive_int, shape_text
+from physgan.datasets import DataSet, TrainingData, register_dataset
+from physgan.errors import ConfigError, DataError
 from physgan.fileio import atomic_path
 
 FORMAT = "physgan.codes/1"
@@ -99,3 +107,88 @@ def read_codes(path: str | Path) -> tuple[np.ndarray, dict]:
             f"physgan: {path.name} says code_dim {metadata['code_dim']} but holds vectors of {codes.shape[1]}"
         )
     return codes, metadata
+
+
+# === The `codes` data set ===
+
+
+@dataclass
+class CodeVectors(Events):
+    """Code vectors (N, code_dim) float32 of an autoencoder, and the metadata of their file."""
+
+    dataset = "codes"
+    per_event = ("codes",)
+
+    codes: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        codes = np.asarray(self.codes, dtype="float32")
+        if codes.ndim != 2:
+            raise DataError(f"physgan: CodeVectors: codes has shape {shape_text(codes.shape)}, "
+                            f"expected (N, code_dim)")
+        self.codes = codes
+
+    @property
+    def code_dim(self) -> int:
+        return int(self.codes.shape[1])
+
+
+def read_code_vectors(path: str | Path, max_events: int | None = None) -> CodeVectors:
+    """Returns the (first `max_events`) code vectors of a file of `write_codes`, with its metadata."""
+    codes, metadata = read_codes(path)
+    if max_events is not None:
+        codes = codes[:check_positive_int("max_events", max_events)]
+    return CodeVectors(codes, metadata)
+
+
+def write_code_vectors(path: str | Path, events: CodeVectors) -> Path:
+    """Returns `path` after writing `events` (codes and metadata) with `write_codes`."""
+    return write_codes(path, events.codes, **events.metadata)
+
+
+def is_codes_file(path: str | Path) -> bool:
+    """Returns whether `path` is an .npz whose `format` is this module's."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return "format" in npz.files and str(npz["format"]) == FORMAT
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return False
+
+
+def codes_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
+    """Returns the code vectors of a `write_codes` file as training inputs {"code": (N, code_dim)},
+    with the model options `target_shape` and `dataset`."""
+    if particle is not None:
+        raise ConfigError(f"the codes data set has no --particle; got {particle!r}")
+    if path is None:
+        raise ConfigError("the codes data set has no bundled sample: give --data CODES.npz, written by "
+                          "`python -m physgan.deploy AE.keras --dataset ... --out CODES.npz`")
+    events = read_code_vectors(path, max_events)
+    options = {"target_shape": [events.code_dim], "dataset": "codes"}
+    return TrainingData("codes", Path(path), {"code": events.codes}, events, None, options)
+
+
+def code_figures(reference: CodeVectors, generated: CodeVectors, out_dir) -> list:
+    """Returns the PNG of real vs generated code distributions (`physgan.plots.codes`)."""
+    from physgan.plots.codes import plot_codes
+
+    return [plot_codes(reference.codes, generated.codes, Path(out_dir) / "codes.png")]
+
+
+DATASET = register_dataset(DataSet(
+    name="codes",
+    description="code vectors of a data set encoded by an autoencoder (larcv_ae deploy), targets of EWM",
+    events=CodeVectors,
+    file_kinds="code vectors .npz written by physgan.deploy (format physgan.codes/1)",
+    recognise=is_codes_file,
+    read=read_code_vectors,
+    validate=lambda path: len(read_codes(path)[0]),
+    write=write_code_vectors,
+    training_data=codes_training_data,
+    output_suffixes=(".npz",),
+    figures=code_figures,
+))
