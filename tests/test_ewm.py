@@ -16,7 +16,7 @@ from physgan.data.digits import DigitImages
 from physgan.datasets import dataset_of_file, load_training_data
 from physgan.errors import ConfigError
 from physgan.registry import get_entry
-from physgan.runner import build_model
+from physgan.runner import build_model, model_options_from_flags
 from physgan.zoo.ewm import EWM, _one_copy, assign_targets, pairwise_cost
 from tests.model_testing import check_train_save_reload
 
@@ -203,6 +203,7 @@ def test_stopping_rule_fit_phase_and_rounds(digits):
     # Round 2, then max_rounds: steps change nothing.
     _train(model, "image", digits, 11, batch_size=16)
     assert model.phase_name == "done" and _int(model.rounds) == 2
+    assert float(model.get_metrics_result()["rounds"]) == 2  # logged as the count, not its mean over steps
     frozen = [w.copy() for w in model.generator.get_weights()] + [_numpy(model.transport.psi).copy()]
     _train(model, "image", digits, 3, batch_size=16)
     for before, after in zip(frozen, model.generator.get_weights() + [_numpy(model.transport.psi)]):
@@ -344,6 +345,21 @@ def test_one_copy_of_inputs_repeated_whole():
     np.testing.assert_array_equal(_one_copy(partial, None), partial)
     twins = np.concatenate([rows[:1], rows])  # a repeated row is not a repeated set
     np.testing.assert_array_equal(_one_copy(twins, None), twins)
+
+
+@pytest.mark.backend_free
+def test_train_py_flags_reach_the_constructor():
+    import train
+
+    help_text = " ".join(train.build_parser().format_help().split())
+    assert "--psi-lr PSI_LR ewm: learning rate of the transport potential psi" in help_text
+    assert "--mem-size MEM_SIZE ewm: OT memory in generated batches" in help_text
+    args = vars(train.parse_args(["--model", "ewm", "--psi-lr", "0.05", "--mem-size", "7", "--z-dim", "9"]))
+    options = model_options_from_flags(args)
+    assert options == {"psi_lr": 0.05, "mem_size": 7, "z_dim": 9}
+    with keras.StatelessScope(initialize_variables=False):
+        model = build_model("ewm", **options)
+    assert (model.psi_lr, model.mem_size, model.z_dim, model.fit_steps) == (0.05, 7, 9, 7)
 
 
 @pytest.mark.backend_free

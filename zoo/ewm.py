@@ -78,6 +78,13 @@ Departures, and why:
   (mem_size x batch / bins), so smaller memories keep the same relative rule; at
   most N bins.
 - The default `mem_size` is EWM's 4000 (particle_generator's argparser says 5000).
+- The generated batch of every step is `ot_batch_size` (EWM's 64); train.py's
+  --batch-size only sets how many steps an epoch has, because the targets live
+  in the model. particle_generator's EWM launch script ran --batch_size 250: pass
+  `ot_batch_size=250` (train.py `--set ot_batch_size=250`) for that batch.
+- `rounds` is logged as the count so far (not a mean over the epoch's steps);
+  `hist_min` / `hist_max` are the means over the epoch's histogram checks (0 when
+  the epoch had none).
 - Adam as torch's (epsilon 1e-8; see `larcv_gan` for Keras' placement of epsilon).
 - L1 distances in chunks of targets with keras.ops (the original: a CUDA kernel).
 """
@@ -221,6 +228,21 @@ def assign_targets(generated, targets, psi, distance: str = "w1", chunk: int | N
 def histogram_bins(hits, n_targets: int, bins: int):
     """Returns the bin of each target index, as np.histogram(hits, bins, range=(0, N - 1))."""
     return ops.minimum((hits * bins) // max(n_targets - 1, 1), bins - 1)
+
+
+class LatestValue(keras.metrics.Metric):
+    """A metric whose result is the value of the last update (the rounds done so far),
+    where a Mean would average a counter over the epoch's steps."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, value, sample_weight=None):
+        self.value.assign(ops.cast(value, self.dtype))
+
+    def result(self):
+        return ops.convert_to_tensor(self.value)
 
 
 # === Model ===
@@ -520,6 +542,11 @@ class EWM(GenerativeModel):
         return loss, {"fit_loss": loss}
 
     # --- the training step ------------------------------------------------------------
+
+    def _ensure_trackers(self):
+        if not hasattr(self, "_trackers"):
+            self._trackers = {n: LatestValue(n) if n == "rounds" else keras.metrics.Mean(name=n)
+                              for n in self.metric_names}
 
     def _gated_step(self, name: str, loss_fn, active) -> dict:
         """Returns the logs of `loss_fn`, after one step of network `name`'s optimizer
