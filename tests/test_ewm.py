@@ -11,6 +11,7 @@ from scipy.spatial.distance import cdist
 from sklearn.datasets import load_digits
 
 import physgan
+from physgan import backend
 from physgan.data.codes import CodeVectors, write_codes
 from physgan.data.digits import DigitImages
 from physgan.datasets import dataset_of_file, load_training_data
@@ -174,6 +175,16 @@ def test_ot_phase_equalises_hits_and_transports_at_near_minimal_cost(digits):
     assert _int(model.generator_optimizer.iterations) == 0
     for before, after in zip(weights, model.generator.get_weights()):
         np.testing.assert_array_equal(before, after)
+
+
+def test_memory_rows_are_written_and_read_one_at_a_time():
+    memory = keras.Variable(np.zeros((3, 2, 4), "float32"), trainable=False)
+    row = np.arange(8, dtype="float32").reshape(2, 4)
+    backend.update_row(memory, ops.convert_to_tensor(np.int32(1)), ops.convert_to_tensor(row))
+    expected = np.zeros((3, 2, 4), "float32")
+    expected[1] = row
+    np.testing.assert_array_equal(_numpy(memory), expected)
+    np.testing.assert_array_equal(_numpy(backend.read_row(memory, ops.convert_to_tensor(np.int32(1)))), row)
 
 
 # === Phases ===

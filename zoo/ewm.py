@@ -579,16 +579,14 @@ class EWM(GenerativeModel):
         ot_logs = self._gated_step("psi", lambda: self.transport_loss(hit, phi), in_ot)
         pointer = ops.convert_to_tensor(self.memory_pointer)
         slot = ops.where(in_ot, pointer, mem)
-        self.memory_z.assign(ops.slice_update(ops.convert_to_tensor(self.memory_z), ops.stack([slot, 0, 0]),
-                                              z[None]))
-        self.memory_hit.assign(ops.slice_update(ops.convert_to_tensor(self.memory_hit), ops.stack([slot, 0]),
-                                                hit[None]))
+        backend.update_row(self.memory_z, slot, z)  # in place: the memory is 100 MB at the original sizes
+        backend.update_row(self.memory_hit, slot, hit)
 
         # FIT: one generator step on the memory batch of this step.
         fit_step = ops.convert_to_tensor(self.fit_step)
         index = fit_step % mem
-        mem_z = ops.take(ops.convert_to_tensor(self.memory_z), index, axis=0)
-        mem_hit = ops.take(ops.convert_to_tensor(self.memory_hit), index, axis=0)
+        mem_z = backend.read_row(self.memory_z, index)
+        mem_hit = backend.read_row(self.memory_hit, index)
         fit_logs = self._gated_step("generator", lambda: self.fit_loss(mem_z, mem_hit), in_fit)
 
         # Phase bookkeeping.

@@ -12,6 +12,10 @@ Everything else is written with `keras.ops`. A backend module offers three thing
   calls: `jax.jit`, `tf.function`, or `fn` itself on torch (eager, outputs detached).
 - `no_gradient()`: a context in which nothing is recorded for differentiation
   (fakes made for a critic step); a no-op where `stop_gradient` suffices.
+- `update_row(variable, index, row)`: `variable[index] = row` along the first axis,
+  in place where the backend can (a large memory variable is not copied every
+  step); on JAX a functional `slice_update` (in place once jit donates the state).
+  `read_row(variable, index)` reads one row without reading the whole variable.
 
 `IMAGE_DATA_FORMAT` is the fastest layout for convolutions on this backend:
 models may run their convolution stacks in it internally (torch's kernels are
@@ -26,6 +30,7 @@ import contextlib
 import importlib
 
 import keras
+from keras import ops
 
 _MODULES = {
     "tensorflow": "physgan.backend._tensorflow",
@@ -54,10 +59,19 @@ no_gradient = getattr(_impl, "no_gradient", contextlib.nullcontext)
 compiled = _impl.compiled
 
 
+def _functional_update_row(variable, index, row):
+    start = ops.stack([ops.cast(index, "int32")] + [ops.zeros((), "int32")] * (len(variable.shape) - 1))
+    variable.assign(ops.slice_update(ops.convert_to_tensor(variable), start, row[None]))
+
+
+update_row = getattr(_impl, "update_row", _functional_update_row)
+read_row = getattr(_impl, "read_row", lambda variable, index: ops.take(ops.convert_to_tensor(variable), index, axis=0))
+
+
 def image_data_format() -> str:
     """Returns `IMAGE_DATA_FORMAT` of the running backend (for defaults resolved at call time)."""
     return IMAGE_DATA_FORMAT
 
 
 __all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "compiled", "image_data_format", "input_gradient", "no_gradient",
-           "value_and_grad"]
+           "read_row", "update_row", "value_and_grad"]

@@ -12,6 +12,16 @@ def value_and_grad(loss_fn, variables):
     return loss, aux, grads
 
 
+def update_row(variable, index, row):
+    """Sets `variable[index] = row` (first axis) in place (a scatter into the tf.Variable)."""
+    variable.value.scatter_nd_update(tf.reshape(tf.cast(index, "int32"), (1, 1)), row[None])
+
+
+def read_row(variable, index):
+    """Returns `variable[index]` (first axis), gathered from the tf.Variable alone."""
+    return tf.gather(variable.value, tf.cast(index, "int32"))
+
+
 def compiled(fn):
     """Returns `tf.function(fn)`."""
     return tf.function(fn, reduce_retracing=True)

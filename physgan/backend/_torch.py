@@ -16,6 +16,12 @@ def value_and_grad(loss_fn, variables):
     return loss, aux, grads
 
 
+def update_row(variable, index, row):
+    """Sets `variable[index] = row` (first axis) in place."""
+    with torch.no_grad():
+        variable.value[index] = row
+
+
 def compiled(fn):
     """Returns `fn` run eagerly with its tensor outputs detached (no graph kept
     between repeated calls, e.g. the steps of an optimisation loop)."""
