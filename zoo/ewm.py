@@ -102,9 +102,9 @@ from physgan.registry import register_model
 from physgan.training import GenerativeModel, Update
 from physgan.zoo.larcv_gan import (
     build_mlp,
+    checked_image_scale,
     checked_image_shape,
     checked_learning_rate,
-    checked_number,
     checked_positive,
     image_events,
     make_optimizer,
@@ -328,8 +328,7 @@ class EWM(GenerativeModel):
         if dataset not in self.datasets:
             raise ConfigError(f"ewm models the data sets {', '.join(self.datasets)}, not {dataset!r}")
         self.dataset = dataset
-        self.image_scale = checked_number("image_scale", image_scale, lambda v: v > 0,
-                                          "> 0 (the physical value of a pixel at +1)")
+        self.image_scale = checked_image_scale(image_scale)
         if isinstance(decoder, dict):
             decoder = keras.saving.deserialize_keras_object(decoder)
         self.image_shape, self.target_shape = _checked_shapes(dataset, image_shape, target_shape, decoder)

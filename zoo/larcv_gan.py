@@ -102,6 +102,11 @@ def checked_momentum(value) -> float:
     return checked_number("momentum", value, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1] (the original --p)")
 
 
+def checked_image_scale(value) -> float:
+    """Returns the physical value of a pixel at +1 as float; ConfigError unless it is > 0."""
+    return checked_number("image_scale", value, lambda v: v > 0, "> 0 (the physical value of a pixel at +1)")
+
+
 def checked_image_shape(image_shape) -> tuple[int, int]:
     """Returns `image_shape` as (H, W) positive ints in pixels; ConfigError naming the value otherwise."""
     if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__") or len(image_shape) != 2:
@@ -272,8 +277,7 @@ class ImageModel(GenerativeModel):
             raise ConfigError(f"{self.zoo_name} models images of the data sets {', '.join(self.datasets)}, "
                               f"not {dataset!r}")
         self.dataset = dataset
-        self.image_scale = checked_number("image_scale", image_scale, lambda v: v > 0,
-                                          "> 0 (the physical value of a pixel at +1)")
+        self.image_scale = checked_image_scale(image_scale)
         self.image_shape = checked_image_shape(image_shape)
         self.momentum = checked_momentum(momentum)
         self.horizontal_flip = bool(horizontal_flip)
