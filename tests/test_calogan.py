@@ -55,6 +55,20 @@ def test_conv_variant_without_attention_is_lighter_and_trains(eplus, tmp_path):
     light.fit(eplus.inputs, batch_size=16, epochs=1, steps_per_epoch=1, verbose=0)
 
 
+def test_energy_normalised_generator_conserves_the_requested_energy(eplus, tmp_path):
+    model = physgan.get_model("calogan", energy_normalisation=True, seed=0, **TINY, **eplus.model_options)
+    assert model.generator.count_params() == physgan.get_model("calogan", **TINY).generator.count_params() + 1
+    energies = np.array([1.0, 7.5, 42.0, 100.0])
+    check_train_save_reload(model, eplus.inputs, tmp_path, batch_size=16, condition=energies,
+                            n_samples=4, steps=2, all_backends=False)
+    response = float(np.asarray(model.generator.get_layer("energy_normalisation").response))
+    assert response != 1.0  # trained: the response is the generator's to learn
+    showers = model.sample(4, condition=energies, seed=0)
+    total_gev = sum(layer.reshape(4, -1).sum(axis=1) for layer in showers.layers) / 1000.0
+    np.testing.assert_allclose(total_gev, response * energies, rtol=1e-4)
+    assert all(np.all(layer >= 0) for layer in showers.layers)
+
+
 def test_two_particles_train_an_acgan(shared_data, tmp_path):
     yaml_file = tmp_path / "particles.yaml"
     yaml_file.write_text(

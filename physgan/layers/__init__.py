@@ -5,7 +5,7 @@ Every layer is backend-neutral (`keras.ops` only), serialisable
 so that `.keras` files rebuild them on any backend.
 """
 
-from physgan.layers.calorimeter import EnergyFeatures, LayerEnergy, Sparsity, TotalEnergy
+from physgan.layers.calorimeter import EnergyFeatures, EnergyNormalisation, LayerEnergy, Sparsity, TotalEnergy
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
@@ -15,6 +15,7 @@ from physgan.layers.volume import BroadcastToVolume, Log1p, Reparameterize, Spat
 __all__ = [
     "BroadcastToVolume",
     "EnergyFeatures",
+    "EnergyNormalisation",
     "InpaintingGate",
     "LayerEnergy",
     "LocallyConnected2D",

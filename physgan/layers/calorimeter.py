@@ -82,3 +82,38 @@ class EnergyFeatures(keras.layers.Layer):
         config = super().get_config()
         config.update(tolerance=self.tolerance, flag_value=self.flag_value)
         return config
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class EnergyNormalisation(keras.layers.Layer):
+    """Rescales layer images so their total is `response` x the incident energy.
+
+    Inputs [image_0, ..., image_k, energy (B, 1)], images in the unit of the
+    energy; returns the images multiplied by response * E / sum(all cells).
+    `response` (the calorimeter's visible fraction, E_tot / E) is one trainable
+    scalar, started at `initial_response`. Showers with (almost) no energy
+    (sum < `floor`) are returned as they are.
+    """
+
+    def __init__(self, initial_response: float = 1.0, floor: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if initial_response <= 0:
+            raise ValueError(f"initial_response must be > 0, got {initial_response}")
+        self.initial_response = float(initial_response)
+        self.floor = float(floor)
+
+    def build(self, input_shape):
+        self.response = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_response),
+                                        name="response")
+
+    def call(self, inputs):
+        *images, energy = inputs
+        total = sum(ops.sum(ops.reshape(x, (ops.shape(x)[0], -1)), axis=1) for x in images)
+        scale = ops.where(total > self.floor, self.response * energy[:, 0] / ops.maximum(total, self.floor), 1.0)
+        return [x * ops.reshape(scale, (-1,) + (1,) * (len(x.shape) - 1)) for x in images]
+
+    def compute_output_shape(self, input_shape):
+        return list(input_shape[:-1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "initial_response": self.initial_response, "floor": self.floor}
