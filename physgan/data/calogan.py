@@ -352,6 +352,13 @@ def calogan_training_inputs(showers: CaloShowers) -> dict:
     return inputs
 
 
+def energy_response(showers: CaloShowers) -> list[float]:
+    """Returns the mean and standard deviation of E_tot / E_incident of `showers`."""
+    total_gev = sum(layer.reshape(len(layer), -1).sum(axis=1, dtype="float64") for layer in showers.layers) / 1000.0
+    ratio = total_gev / showers.incident_energy.reshape(-1)
+    return [float(ratio.mean()), float(ratio.std())]
+
+
 def calogan_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
     """Returns the CaloGAN showers of one particle (a .h5 file, or the bundled sample of
     `particle`), or of several (a particles.yaml: name -> file) for an ACGAN."""
@@ -368,7 +375,8 @@ def calogan_training_data(path, max_events: int | None, particle: str | None) ->
     if len(files) > 1:
         labels = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_particle)])
         inputs["particle"] = labels.reshape(-1, 1).astype("int32")
-    options = {"particles": list(files), "energy_range": energy_range(showers.incident_energy)}
+    options = {"particles": list(files), "energy_range": energy_range(showers.incident_energy),
+               "energy_response": energy_response(showers)}
     reference = per_particle[0]
     return TrainingData("calogan", source, inputs, reference, reference.incident_energy, options)
 

@@ -86,34 +86,33 @@ class EnergyFeatures(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="physgan")
 class EnergyNormalisation(keras.layers.Layer):
-    """Rescales layer images so their total is `response` x the incident energy.
+    """Rescales layer images so that their total is (response + spread * z_0) x E.
 
-    Inputs [image_0, ..., image_k, energy (B, 1)], images in the unit of the
-    energy; returns the images multiplied by response * E / sum(all cells).
-    `response` (the calorimeter's visible fraction, E_tot / E) is one trainable
-    scalar, started at `initial_response`. Showers with (almost) no energy
-    (sum < `floor`) are returned as they are.
+    Inputs [image_0, ..., image_k, energy (B, 1), z (B, ...)], images in the unit
+    of the energy. `response` and `spread` are the mean and standard deviation of
+    the calorimeter's E_tot / E (taken from the training data); z_0, the first
+    latent value (N(0, 1) by construction), draws each shower's fluctuation, so
+    generation stays a function of the latent input. Showers with (almost) no
+    energy (sum < `floor`) are returned as they are.
     """
 
-    def __init__(self, initial_response: float = 1.0, floor: float = 1e-6, **kwargs):
+    def __init__(self, response: float = 1.0, spread: float = 0.0, floor: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
-        if initial_response <= 0:
-            raise ValueError(f"initial_response must be > 0, got {initial_response}")
-        self.initial_response = float(initial_response)
+        if response <= 0 or spread < 0:
+            raise ValueError(f"energy response must be > 0 and its spread >= 0, got {response}, {spread}")
+        self.response = float(response)
+        self.spread = float(spread)
         self.floor = float(floor)
 
-    def build(self, input_shape):
-        self.response = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_response),
-                                        name="response")
-
     def call(self, inputs):
-        *images, energy = inputs
+        *images, energy, z = inputs
         total = sum(ops.sum(ops.reshape(x, (ops.shape(x)[0], -1)), axis=1) for x in images)
-        scale = ops.where(total > self.floor, self.response * energy[:, 0] / ops.maximum(total, self.floor), 1.0)
+        wanted = ops.maximum(self.response + self.spread * z[:, 0], 0.0) * energy[:, 0]
+        scale = ops.where(total > self.floor, wanted / ops.maximum(total, self.floor), 1.0)
         return [x * ops.reshape(scale, (-1,) + (1,) * (len(x.shape) - 1)) for x in images]
 
     def compute_output_shape(self, input_shape):
-        return list(input_shape[:-1])
+        return list(input_shape[:-2])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "initial_response": self.initial_response, "floor": self.floor}
+        return {**super().get_config(), "response": self.response, "spread": self.spread, "floor": self.floor}
