@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: one pass over the data)")
     parser.add_argument("--stream", action="store_true", default=None, help="CaloGAN and ILD models: read training batches from disk as they are needed (files bigger than memory) instead of loading the file")
     parser.add_argument("--max-events", type=int, help="use at most this many events of the data file")
+    parser.add_argument("--holdout", type=int, metavar="N", help="never train on the last N events of --data: they are kept for `python -m physgan.evaluate --run RUN_DIR` (the split is recorded in the run's config.json)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the original's)")
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND; default: the environment's, else tensorflow)")
     parser.add_argument("--out", default="runs", help="folder in which a new run directory is made (default: runs)")

@@ -136,6 +136,20 @@ def _dataset_of_data_file(entry, path) -> str | None:
     return name if name in entry.datasets else None
 
 
+def held_out_events(dataset: str, options: dict) -> dict | None:
+    """Returns the split of train.py's `--holdout N`: the last N events of the data
+    file, {"first_event", "events", "of"}; None without --holdout."""
+    n = options.get("holdout")
+    if not n:
+        return None
+    if options.get("particles") or not options.get("data"):
+        raise ConfigError("--holdout N keeps the last N events of one data file: give it with --data FILE")
+    total = get_dataset(dataset).validate(options["data"])
+    if not 0 < n < total:
+        raise ConfigError(f"--holdout {n}: {options['data']} has {total} events; hold out between 1 and {total - 1}")
+    return {"first_event": total - n, "events": n, "of": total}
+
+
 def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
@@ -148,7 +162,12 @@ def train(options: dict) -> Path:
         keras.utils.set_random_seed(options["seed"])
     batch_size = options["batch_size"] or entry.cls.default_batch_size
     epochs = options["epochs"] or entry.cls.default_epochs
-    data, stream = _training_data(dataset, options, batch_size)
+    holdout = held_out_events(dataset, options)  # on --resume, from the saved flags
+    data_options = options
+    if holdout is not None:
+        first = holdout["first_event"]
+        data_options = {**options, "max_events": min(options.get("max_events") or first, first)}
+    data, stream = _training_data(dataset, data_options, batch_size)
     n_events = data.n_events if stream is None else len(stream.energies)
     steps = options.get("steps_per_epoch") or max(1, n_events // batch_size)
     if n_events < batch_size:
@@ -183,6 +202,7 @@ def train(options: dict) -> Path:
             "data_path": str(Path(data.source).resolve()),
             "data_sha256": file_sha256(data.source),
             "n_events": n_events,
+            "holdout": holdout,
             "batch_size": batch_size,
             "epochs": epochs,
             "steps_per_epoch": steps,

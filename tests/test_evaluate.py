@@ -99,3 +99,38 @@ def test_cli_names_a_missing_file(tmp_path):
         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert result.returncode == 2 and "none.h5" in result.stderr and "Traceback" not in result.stderr
+
+
+def _command(*args, timeout=600):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+
+
+def test_a_run_is_evaluated_on_the_events_it_held_out(shared_data, tmp_path):
+    data = shared_data / "calogan_eplus.h5"
+    train = _command("train.py", "--model", "calogan", "--data", data, "--holdout", 40, "--max-events", 64,
+                     "--epochs", 1, "--batch-size", 16, "--steps-per-epoch", 1, "--set", "latent_size=8",
+                     "--out", tmp_path, "--quiet")
+    assert train.returncode == 0, train.stderr[-3000:]
+    run_dir = next(tmp_path.glob("calogan-*"))
+    config = json.loads((run_dir / "config.json").read_text())
+    total = len(read_calogan(data).incident_energy)
+    assert config["holdout"] == {"first_event": total - 40, "events": 40, "of": total}
+    assert config["n_events"] == 64  # the first 64, far from the held-out tail
+
+    result = _command("-m", "physgan.evaluate", "--run", run_dir, "--no-classifier", "--out", tmp_path / "eval")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "40 held-out events" in result.stdout and "separation power" in result.stdout
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["n_reference"] == metrics["n_generated"] == 40
+
+    no_split = _command("-m", "physgan.evaluate", "--run", tmp_path / "eval")
+    assert no_split.returncode == 2 and "no config.json" in no_split.stderr
+    config.pop("holdout")
+    (run_dir / "config.json").write_text(json.dumps(config))
+    unsplit = _command("-m", "physgan.evaluate", "--run", run_dir)
+    assert unsplit.returncode == 2 and "train it with --holdout N" in unsplit.stderr
+    too_many = _command("train.py", "--model", "calogan", "--data", data, "--holdout", total, "--out", tmp_path)
+    assert too_many.returncode == 2 and f"has {total} events" in too_many.stderr
+    no_file = _command("train.py", "--model", "calogan", "--holdout", 10, "--out", tmp_path)
+    assert no_file.returncode == 2 and "give it with --data FILE" in no_file.stderr
