@@ -150,6 +150,23 @@ def held_out_events(dataset: str, options: dict) -> dict | None:
     return {"first_event": total - n, "events": n, "of": total}
 
 
+def initial_weights(model, source: str | Path) -> dict:
+    """Copies into `model` the weights of `source` (a .keras file, or a run directory:
+    its last checkpoint), a model of the same architecture; returns what was loaded."""
+    source = Path(source)
+    epochs = None
+    if source.is_dir():
+        source, epochs = resume_point(source)
+    donor = physgan.load(source, compile=False)
+    ours, theirs = model.get_weights(), donor.get_weights()
+    shapes = [w.shape for w in ours], [w.shape for w in theirs]
+    if shapes[0] != shapes[1]:
+        raise ConfigError(f"--init-from {source}: its {type(donor).__name__} weights "
+                          f"({len(theirs)} arrays) do not fit this {type(model).__name__} ({len(ours)} arrays)")
+    model.set_weights(theirs)
+    return {"path": str(source.resolve()), "sha256": file_sha256(source), "epochs": epochs}
+
+
 def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
@@ -188,6 +205,7 @@ def train(options: dict) -> Path:
             entry.name, **{"seed": options.get("seed"), **data.model_options, **model_options_from_flags(options)}
         )
         model.compile(steps_per_epoch=steps)
+        init_from = initial_weights(model, options["init_from"]) if options.get("init_from") else None
         missing = [k for k in model.required_inputs if k not in data.inputs]
         if missing:
             raise ConfigError(
@@ -203,6 +221,7 @@ def train(options: dict) -> Path:
             "data_sha256": file_sha256(data.source),
             "n_events": n_events,
             "holdout": holdout,
+            "init_from": init_from,
             "batch_size": batch_size,
             "epochs": epochs,
             "steps_per_epoch": steps,

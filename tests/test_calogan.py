@@ -1,5 +1,7 @@
 """CaloGAN: the paper's architecture, training on real Geant4 showers, ACGAN, saving."""
 
+from math import erf as _erf
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from physgan.datasets import load_training_data
 from tests.model_testing import check_train_save_reload
 
 TINY = dict(latent_size=8)
+erf = np.vectorize(_erf)
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +60,41 @@ def test_conv_variant_without_attention_is_lighter_and_trains(eplus, tmp_path):
 
 def test_energy_normalised_generator_deposits_the_data_response(eplus, tmp_path):
     response, spread = eplus.model_options["energy_response"]  # E_tot / E of the real showers
+    quantiles = np.array(eplus.model_options["energy_quantiles"])
     assert 0.99 < response < 1.0 and 0 < spread < 0.01
+    assert len(quantiles) == 65 and np.all(np.diff(quantiles) >= 0) and 0.98 < quantiles[0] < quantiles[-1] < 1.0
     model = physgan.get_model("calogan", energy_normalisation=True, seed=0, **TINY, **eplus.model_options)
     energies = np.array([1.0, 7.5, 42.0, 100.0])
     check_train_save_reload(model, eplus.inputs, tmp_path, batch_size=16, condition=energies,
                             n_samples=4, steps=2, all_backends=False)
-    rng = np.random.default_rng(1)
-    z = rng.standard_normal((4, 8)).astype("float32")
+    z = np.array([[-9.0], [-0.3], [0.0], [2.0]], dtype="float32") * np.ones((4, 8), dtype="float32")
     cells = model.generator.predict([z, energies.reshape(-1, 1).astype("float32")], verbose=0)
     total = sum(layer.reshape(4, -1).sum(axis=1) for layer in cells)  # GeV
-    np.testing.assert_allclose(total, (response + spread * z[:, 0]) * energies, rtol=1e-4)
+    at = np.interp(0.5 * (1 + erf(z[:, 0] / np.sqrt(2))) * 64, np.arange(65), quantiles)
+    np.testing.assert_allclose(total, at * energies, rtol=1e-4)
+    assert total[0] == pytest.approx(quantiles[0] * energies[0], rel=1e-4)  # far tail: the data's minimum
+    assert total[2] == pytest.approx(np.median(quantiles) * energies[2], rel=1e-4)
     assert all(np.all(layer >= 0) for layer in cells)
+
+
+def test_energy_normalisation_without_quantiles_is_gaussian(eplus):
+    options = {k: v for k, v in eplus.model_options.items() if k != "energy_quantiles"}
+    model = physgan.get_model("calogan", energy_normalisation=True, seed=0, **TINY, **options)
+    z = np.random.default_rng(1).standard_normal((4, 8)).astype("float32")
+    energies = np.array([[1.0], [7.5], [42.0], [100.0]], dtype="float32")
+    cells = model.generator.predict([z, energies], verbose=0)
+    total = sum(layer.reshape(4, -1).sum(axis=1) for layer in cells)
+    response, spread = options["energy_response"]
+    np.testing.assert_allclose(total, (response + spread * z[:, 0]) * energies[:, 0], rtol=1e-4)
+
+
+@pytest.mark.backend_free
+@pytest.mark.parametrize("quantiles", [[0.99], [0.99, 0.98], [0.0, 0.5]])
+def test_bad_response_quantiles_are_refused(quantiles):
+    from physgan.layers import EnergyNormalisation
+
+    with pytest.raises(ValueError, match="quantiles"):
+        EnergyNormalisation(quantiles=quantiles)
 
 
 def test_two_particles_train_an_acgan(shared_data, tmp_path):

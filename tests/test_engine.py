@@ -99,3 +99,19 @@ def test_compile_rejects_unknown_network():
     model = PenaltyOnly()
     with pytest.raises(ConfigError, match="unknown networks"):
         model.compile(optimizers={"generator": "adam"})
+
+
+def test_init_from_copies_the_weights_of_a_model_of_the_same_architecture(tmp_path):
+    import physgan
+    from physgan.artifacts import save_model
+    from physgan.runner import initial_weights
+
+    donor = physgan.get_model("mpd_wgan", seed=0)
+    path = save_model(donor, tmp_path / "donor.keras")
+    model = physgan.get_model("mpd_wgan", seed=1)
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), donor.get_weights()))
+    loaded = initial_weights(model, path)
+    assert loaded["path"] == str(path.resolve()) and len(loaded["sha256"]) == 64
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), donor.get_weights()))
+    with pytest.raises(ConfigError, match="do not fit"):
+        initial_weights(physgan.get_model("mpd_wgan_param", seed=0), path)

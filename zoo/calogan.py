@@ -47,15 +47,17 @@ Departures, and why:
   kernel, stride and filters (the lighter model of later CaloGAN branches, minus
   their other changes); `attention=False` is the original `--no-attn`.
 - `energy_normalisation=True` (off by default, issue #19) rescales the
-  generator's three layers so that their sum is (r + s z_0) x E: r and s are
-  the mean and spread of E_tot / E in the training data (`energy_response`,
-  which train.py takes from the data: 0.997 and 0.001 for the shared Geant4
-  e+), z_0 the first latent value. The paper's generator learns the total only through the
-  0.05-weighted energy MAE and the discriminator's energy features; after 64
-  epochs on the shared e+ showers its E_tot/E on held-out events has median
-  1.012 but a spread of 0.46 (1.36 at 1-10 GeV), which no physicist accepts.
-  Normalised, the total is exact by construction and the adversarial game is
-  left with the shapes and the sharing between layers.
+  generator's three layers so that their sum is r(z_0) x E, z_0 the first
+  latent value. With `energy_quantiles` (E_tot / E of the training data at 65
+  evenly spaced probabilities, which train.py takes from the data), r is the
+  data's quantile at Phi(z_0), so the response has the Geant4 shape (e+ median
+  0.9968, 1 % below 0.992, none above 1); with only `energy_response` (mean,
+  spread) it is the Gaussian r + s z_0. The paper's generator learns the total
+  only through the 0.05-weighted energy MAE and the discriminator's energy
+  features; after 64 epochs on the shared e+ showers its E_tot/E on held-out
+  events has median 1.012 but a spread of 0.46 (1.36 at 1-10 GeV), which no
+  physicist accepts. Normalised, the total follows the data by construction and
+  the adversarial game is left with the shapes and the sharing between layers.
 """
 
 from __future__ import annotations
@@ -100,9 +102,9 @@ def _generator_stream(h, rows: int, cols: int, variant: str, name: str):
 
 
 def build_generator(latent_size: int, n_classes: int, attention: bool, variant: str,
-                    energy_response: tuple[float, float] | None = None) -> keras.Model:
+                    energy_normalisation: dict | None = None) -> keras.Model:
     """Returns the CaloGAN generator: (z, E [GeV], class) -> three layers in GeV;
-    with `energy_response` (mean, spread of E_tot / E), energy-normalised."""
+    with `energy_normalisation` (EnergyNormalisation's options), energy-normalised."""
     z = keras.Input((latent_size,), name="z")
     energy = keras.Input((1,), name="energy")
     inputs = [z, energy]
@@ -123,9 +125,8 @@ def build_generator(latent_size: int, n_classes: int, attention: bool, variant: 
         carried = layers.AveragePooling2D((1, 2), name="one_to_two_pool")(images[1])
         images[2] = InpaintingGate(name="inpaint_2")([images[2], carried])
     outputs = [layers.ReLU(name=f"layer_{i}")(img) for i, img in enumerate(images)]
-    if energy_response is not None:
-        response, spread = energy_response
-        outputs = EnergyNormalisation(response, spread, name="energy_normalisation")([*outputs, energy, z])
+    if energy_normalisation is not None:
+        outputs = EnergyNormalisation(**energy_normalisation, name="energy_normalisation")([*outputs, energy, z])
     return keras.Model(inputs, outputs, name="generator")
 
 
@@ -212,6 +213,7 @@ class CaloGAN(GenerativeModel):
         energy_range: tuple[float, float] = ENERGY_RANGE,
         energy_normalisation: bool = False,
         energy_response: tuple[float, float] = (1.0, 0.0),
+        energy_quantiles: list[float] | None = None,
         seed: int | None = None,
         generator_quantization: str | None = None,
         **kwargs,
@@ -234,11 +236,15 @@ class CaloGAN(GenerativeModel):
         self.energy_range = (float(energy_range[0]), float(energy_range[1]))
         self.energy_normalisation = bool(energy_normalisation)
         self.energy_response = (float(energy_response[0]), float(energy_response[1]))
+        self.energy_quantiles = None if energy_quantiles is None else [float(q) for q in energy_quantiles]
+        normalisation = None
+        if self.energy_normalisation:
+            response, spread = self.energy_response
+            normalisation = {"response": response, "spread": spread, "quantiles": self.energy_quantiles}
         self.seed = seed
         n_classes = len(self.particles)
         with keras.name_scope("generator"):
-            self.generator = build_generator(self.latent_size, n_classes, self.attention, variant,
-                                             self.energy_response if self.energy_normalisation else None)
+            self.generator = build_generator(self.latent_size, n_classes, self.attention, variant, normalisation)
         with keras.name_scope("discriminator"):
             self.discriminator = build_discriminator(n_classes, variant)
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -420,6 +426,7 @@ class CaloGAN(GenerativeModel):
             "energy_range": list(self.energy_range),
             "energy_normalisation": self.energy_normalisation,
             "energy_response": list(self.energy_response),
+            "energy_quantiles": self.energy_quantiles,
             "seed": self.seed,
             "generator_quantization": self.generator_quantization,
         }

@@ -41,6 +41,7 @@ OVERFLOW_SHAPE = (3,)
 DEFAULT_COMPRESSION_LEVEL = 6
 SAMPLE_COMPRESSION_LEVEL = 9
 SAMPLE_EVENTS = 2000
+RESPONSE_QUANTILES = 65  # E_tot / E quantiles the energy-normalised CaloGAN draws its response from
 
 
 # === Showers in memory ===
@@ -352,11 +353,22 @@ def calogan_training_inputs(showers: CaloShowers) -> dict:
     return inputs
 
 
+def _response_ratios(showers: CaloShowers) -> np.ndarray:
+    total_gev = sum(layer.reshape(len(layer), -1).sum(axis=1, dtype="float64") for layer in showers.layers) / 1000.0
+    return total_gev / showers.incident_energy.reshape(-1)
+
+
 def energy_response(showers: CaloShowers) -> list[float]:
     """Returns the mean and standard deviation of E_tot / E_incident of `showers`."""
-    total_gev = sum(layer.reshape(len(layer), -1).sum(axis=1, dtype="float64") for layer in showers.layers) / 1000.0
-    ratio = total_gev / showers.incident_energy.reshape(-1)
+    ratio = _response_ratios(showers)
     return [float(ratio.mean()), float(ratio.std())]
+
+
+def energy_quantiles(showers: CaloShowers, n: int = RESPONSE_QUANTILES) -> list[float]:
+    """Returns E_tot / E_incident of `showers` at `n` probabilities evenly spaced
+    from 0 to 1 (the minimum and maximum included)."""
+    ratio = _response_ratios(showers)
+    return [float(q) for q in np.quantile(ratio, np.linspace(0.0, 1.0, n))]
 
 
 def calogan_training_data(path, max_events: int | None, particle: str | None) -> TrainingData:
@@ -376,7 +388,7 @@ def calogan_training_data(path, max_events: int | None, particle: str | None) ->
         labels = np.concatenate([np.full(len(s), i) for i, s in enumerate(per_particle)])
         inputs["particle"] = labels.reshape(-1, 1).astype("int32")
     options = {"particles": list(files), "energy_range": energy_range(showers.incident_energy),
-               "energy_response": energy_response(showers)}
+               "energy_response": energy_response(showers), "energy_quantiles": energy_quantiles(showers)}
     reference = per_particle[0]
     return TrainingData("calogan", source, inputs, reference, reference.incident_energy, options)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -86,28 +88,48 @@ class EnergyFeatures(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="physgan")
 class EnergyNormalisation(keras.layers.Layer):
-    """Rescales layer images so that their total is (response + spread * z_0) x E.
+    """Rescales layer images so that their total is r(z_0) x E.
 
     Inputs [image_0, ..., image_k, energy (B, 1), z (B, ...)], images in the unit
-    of the energy. `response` and `spread` are the mean and standard deviation of
-    the calorimeter's E_tot / E (taken from the training data); z_0, the first
-    latent value (N(0, 1) by construction), draws each shower's fluctuation, so
-    generation stays a function of the latent input. Showers with (almost) no
-    energy (sum < `floor`) are returned as they are.
+    of the energy. z_0, the first latent value (N(0, 1) by construction), draws
+    each shower's response r, so generation stays a function of the latent input:
+    - with `quantiles` (E_tot / E of the training data at probabilities evenly
+      spaced from 0 to 1), r = the data's quantile at Phi(z_0), interpolated
+      linearly: the response follows the data's shape, tails included;
+    - without, r = max(`response` + `spread` z_0, 0), a Gaussian.
+    Showers with (almost) no energy (sum < `floor`) are returned as they are.
     """
 
-    def __init__(self, response: float = 1.0, spread: float = 0.0, floor: float = 1e-6, **kwargs):
+    def __init__(self, response: float = 1.0, spread: float = 0.0, quantiles: list[float] | None = None,
+                 floor: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
         if response <= 0 or spread < 0:
             raise ValueError(f"energy response must be > 0 and its spread >= 0, got {response}, {spread}")
+        if quantiles is not None:
+            quantiles = [float(q) for q in quantiles]
+            if len(quantiles) < 2 or min(quantiles) <= 0 or any(b < a for a, b in zip(quantiles, quantiles[1:])):
+                raise ValueError("energy response quantiles must be >= 2 positive values in increasing order")
         self.response = float(response)
         self.spread = float(spread)
+        self.quantiles = quantiles
         self.floor = float(floor)
+
+    def _response(self, z0):
+        if self.quantiles is None:
+            return ops.maximum(self.response + self.spread * z0, 0.0)
+        table = ops.convert_to_tensor(self.quantiles, dtype=z0.dtype)
+        last = len(self.quantiles) - 1
+        position = ops.clip(0.5 * (1.0 + ops.erf(z0 / math.sqrt(2.0))) * last, 0.0, float(last))
+        below = ops.floor(position)
+        index = ops.cast(below, "int32")
+        above = ops.minimum(index + 1, last)
+        weight = position - below
+        return ops.take(table, index) * (1.0 - weight) + ops.take(table, above) * weight
 
     def call(self, inputs):
         *images, energy, z = inputs
         total = sum(ops.sum(ops.reshape(x, (ops.shape(x)[0], -1)), axis=1) for x in images)
-        wanted = ops.maximum(self.response + self.spread * z[:, 0], 0.0) * energy[:, 0]
+        wanted = self._response(z[:, 0]) * energy[:, 0]
         scale = ops.where(total > self.floor, wanted / ops.maximum(total, self.floor), 1.0)
         return [x * ops.reshape(scale, (-1,) + (1,) * (len(x.shape) - 1)) for x in images]
 
@@ -115,4 +137,5 @@ class EnergyNormalisation(keras.layers.Layer):
         return list(input_shape[:-2])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "response": self.response, "spread": self.spread, "floor": self.floor}
+        return {**super().get_config(), "response": self.response, "spread": self.spread,
+                "quantiles": self.quantiles, "floor": self.floor}
