@@ -4,6 +4,7 @@ samples saved every epoch."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -19,21 +20,35 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     Writes `checkpoints/last.keras` (replaced each epoch, so a crash loses at
     most the epoch in progress) and `checkpoints/state.json` with the number of
-    finished epochs; keeps `checkpoints/epoch-NNNN.keras` every `keep_every`
-    epochs.
+    finished epochs and the wall-clock seconds they took, summed over resumes;
+    keeps `checkpoints/epoch-NNNN.keras` every `keep_every` epochs.
     """
 
     def __init__(self, run_dir: str | Path, keep_every: int = 0):
         super().__init__()
         self.checkpoint_dir = Path(run_dir) / "checkpoints"
         self.keep_every = keep_every
+        self.train_seconds = training_seconds(run_dir)
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         save_model(self.model, self.checkpoint_dir / "last.keras")
         if self.keep_every and (epoch + 1) % self.keep_every == 0:
             save_model(self.model, self.checkpoint_dir / f"epoch-{epoch + 1:04d}.keras")
-        write_json(self.checkpoint_dir / "state.json", {"epochs_done": epoch + 1})
+        if self._epoch_start is not None:
+            self.train_seconds += time.perf_counter() - self._epoch_start
+        write_json(self.checkpoint_dir / "state.json",
+                   {"epochs_done": epoch + 1, "train_seconds": round(self.train_seconds, 1)})
+
+
+def training_seconds(run_dir: str | Path) -> float:
+    """Returns the wall-clock seconds of a run's finished epochs (0 before the first)."""
+    state = Path(run_dir) / "checkpoints" / "state.json"
+    return float(json.loads(state.read_text()).get("train_seconds", 0.0)) if state.exists() else 0.0
 
 
 class EpochSamples(keras.callbacks.Callback):

@@ -5,8 +5,10 @@ state), optionally with an int8 generator, plus an entry in the index.
         --out saved_models/calogan_eplus_int8.keras --metrics eval/metrics.json
 
 The index (`index.json` beside the exported file) records, per file, the
-model and its config, the training data (path, SHA-256, events), epochs,
-backend and versions from the run's config.json, the file size, and the
+model and its config, the training data (path, SHA-256, events), the held-out
+events (train.py --holdout), the run it started from (--init-from), epochs,
+steps, training wall time, backend and versions from the run's config.json,
+the file size, and the
 evaluation metrics of `python -m physgan.evaluate` when `--metrics` is given.
 """
 
@@ -54,6 +56,9 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
         "epochs": config.get("epochs_done"),
         "batch_size": config.get("batch_size"),
         "steps_per_epoch": config.get("steps_per_epoch"),
+        "held_out": config.get("holdout"),
+        "init_from": config.get("init_from"),
+        "train_seconds": config.get("train_seconds"),
         "trained_with": config.get("versions"),
         "started": config.get("started"),
         "finished": config.get("finished"),

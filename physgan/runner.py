@@ -12,7 +12,7 @@ import numpy as np
 
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
-from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point
+from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds
 from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
 from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
@@ -256,6 +256,7 @@ def train(options: dict) -> Path:
     final = save_model(model, run_dir / f"{entry.name}.keras")
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     config["epochs_done"] = epochs
+    config["train_seconds"] = training_seconds(run_dir)
     write_json(run_dir / "config.json", config)
     print(f"physgan: saved {final}")
     return run_dir

@@ -1,6 +1,7 @@
 """train.py and watch_results.py as a user runs them."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -76,6 +77,15 @@ def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
     resumed = run("train.py", "--resume", run_dir, "--epochs", 3, "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [row["epoch"] for row in history_rows(run_dir)] == ["0", "1", "2"]
+
+    state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert state["epochs_done"] == 3 and config["train_seconds"] == state["train_seconds"] > 0
+    exported = run("physgan/export.py", run_dir, "--out", tmp_path / "shipped" / "tpc.keras", "--backend", backend)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    entry = json.loads((tmp_path / "shipped" / "index.json").read_text())["tpc.keras"]
+    assert entry["epochs"] == 3 and entry["train_seconds"] == state["train_seconds"]
+    assert entry["held_out"] is None and entry["init_from"] is None and entry["data"]["n_events"] == 128
 
 
 @pytest.mark.backend_free
