@@ -50,6 +50,8 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index[out.name] = {
         "model": config["model"],
+        "dataset": config.get("dataset"),
+        "particle": config.get("flags", {}).get("particle"),
         "model_config": model.get_config(),
         "data": {"file": Path(config["data_path"]).name, "sha256": config["data_sha256"],
                  "n_events": config["n_events"]},

@@ -106,6 +106,7 @@ def _command(*args, timeout=600):
                           cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
 
+@pytest.mark.backend_free  # train.py, export and evaluate as commands: the plumbing, once
 def test_a_run_is_evaluated_on_the_events_it_held_out(shared_data, tmp_path):
     data = shared_data / "calogan_eplus.h5"
     train = _command("train.py", "--model", "calogan", "--data", data, "--holdout", 40, "--max-events", 64,
@@ -123,6 +124,19 @@ def test_a_run_is_evaluated_on_the_events_it_held_out(shared_data, tmp_path):
     assert "40 held-out events" in result.stdout and "separation power" in result.stdout
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n_reference"] == metrics["n_generated"] == 40
+
+    shipped = tmp_path / "shipped" / "calogan_eplus.keras"
+    exported = _command("-m", "physgan.export", run_dir, "--out", shipped)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    entry = json.loads((shipped.parent / "index.json").read_text())[shipped.name]
+    assert entry["held_out"] == config["holdout"] and entry["dataset"] == "calogan"
+    again = _command("-m", "physgan.evaluate", "--model", shipped, "--data", data, "--no-classifier",
+                     "--out", tmp_path / "eval_shipped")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "40 held-out events" in again.stdout
+    assert json.loads((tmp_path / "eval_shipped" / "metrics.json").read_text())["n_reference"] == 40
+    wrong = _command("-m", "physgan.evaluate", "--model", shipped, "--data", shared_data / "calogan_gamma.h5")
+    assert wrong.returncode == 2 and "SHA-256 differs" in wrong.stderr
 
     no_split = _command("-m", "physgan.evaluate", "--run", tmp_path / "eval")
     assert no_split.returncode == 2 and "no config.json" in no_split.stderr
