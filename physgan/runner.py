@@ -152,19 +152,29 @@ def held_out_events(dataset: str, options: dict) -> dict | None:
 
 def initial_weights(model, source: str | Path) -> dict:
     """Copies into `model` the weights of `source` (a .keras file, or a run directory:
-    its last checkpoint), a model of the same architecture; returns what was loaded."""
+    its last checkpoint) that have the same path and shape (e.g. all of them for the
+    same architecture, the generator's when only the discriminator changed); returns
+    what was loaded. Raises ConfigError when nothing fits."""
     source = Path(source)
     epochs = None
     if source.is_dir():
         source, epochs = resume_point(source)
-    donor = physgan.load(source, compile=False)
-    ours, theirs = model.get_weights(), donor.get_weights()
-    shapes = [w.shape for w in ours], [w.shape for w in theirs]
-    if shapes[0] != shapes[1]:
-        raise ConfigError(f"--init-from {source}: its {type(donor).__name__} weights "
-                          f"({len(theirs)} arrays) do not fit this {type(model).__name__} ({len(ours)} arrays)")
-    model.set_weights(theirs)
-    return {"path": str(source.resolve()), "sha256": file_sha256(source), "epochs": epochs}
+    donor = {v.path: v for v in physgan.load(source, compile=False).weights}
+    copied, fresh = 0, []
+    for variable in model.weights:
+        match = donor.get(variable.path)
+        if match is not None and tuple(match.shape) == tuple(variable.shape):
+            variable.assign(match.numpy() if hasattr(match, "numpy") else keras.ops.convert_to_numpy(match))
+            copied += 1
+        else:
+            fresh.append(variable.path)
+    if not copied:
+        raise ConfigError(f"--init-from {source}: none of its weights fit this {type(model).__name__}")
+    if fresh:
+        print(f"physgan: --init-from copied {copied} of {len(model.weights)} weight arrays; "
+              f"{len(fresh)} keep their initial values ({', '.join(fresh[:6])}{', ...' if len(fresh) > 6 else ''})")
+    return {"path": str(source.resolve()), "sha256": file_sha256(source), "epochs": epochs,
+            "copied": copied, "fresh": fresh}
 
 
 def train(options: dict) -> Path:

@@ -88,6 +88,20 @@ def test_energy_normalisation_without_quantiles_is_gaussian(eplus):
     np.testing.assert_allclose(total, (response + spread * z[:, 0]) * energies[:, 0], rtol=1e-4)
 
 
+def test_fraction_features_show_the_discriminator_each_layers_share(eplus, tmp_path):
+    plain = physgan.get_model("calogan", seed=0, **TINY)
+    model = physgan.get_model("calogan", fraction_features=True, energy_normalisation=True, seed=0, **TINY,
+                              **eplus.model_options)
+    # Dense 4 -> 32 (160) and 32 -> 16 (528), and 16 more inputs to the real/fake unit.
+    assert model.discriminator.count_params() == plain.discriminator.count_params() + 160 + 528 + 16
+    shares = model.discriminator.get_layer("log_layer_shares")
+    layer_energies = np.array([[1.0, 8.9, 0.1], [0.0, 5.0, 0.0]], dtype="float32")
+    out = np.asarray(shares([layer_energies, np.array([[10.0], [5.0]], dtype="float32")]))
+    np.testing.assert_allclose(out, [[-1, np.log10(0.89), -2, 1], [-6, 0, -6, np.log10(5)]], atol=1e-5)
+    check_train_save_reload(model, eplus.inputs, tmp_path, batch_size=16, condition=np.array([5.0, 50.0]),
+                            n_samples=2, steps=2, all_backends=False)
+
+
 @pytest.mark.backend_free
 @pytest.mark.parametrize("quantiles", [[0.99], [0.99, 0.98], [0.0, 0.5]])
 def test_bad_response_quantiles_are_refused(quantiles):

@@ -101,7 +101,7 @@ def test_compile_rejects_unknown_network():
         model.compile(optimizers={"generator": "adam"})
 
 
-def test_init_from_copies_the_weights_of_a_model_of_the_same_architecture(tmp_path):
+def test_init_from_copies_the_weights_that_fit(tmp_path):
     import physgan
     from physgan.artifacts import save_model
     from physgan.runner import initial_weights
@@ -112,6 +112,11 @@ def test_init_from_copies_the_weights_of_a_model_of_the_same_architecture(tmp_pa
     assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), donor.get_weights()))
     loaded = initial_weights(model, path)
     assert loaded["path"] == str(path.resolve()) and len(loaded["sha256"]) == 64
+    assert loaded["copied"] == len(model.weights) and loaded["fresh"] == []
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), donor.get_weights()))
-    with pytest.raises(ConfigError, match="do not fit"):
-        initial_weights(physgan.get_model("mpd_wgan_param", seed=0), path)
+
+    wider = physgan.get_model("mpd_wgan", seed=1, latent_dim=donor.latent_dim + 1)  # the first Dense differs
+    loaded = initial_weights(wider, path)
+    assert 0 < loaded["copied"] < len(wider.weights) and loaded["fresh"] == ["generator/dense_64/kernel"]
+    with pytest.raises(ConfigError, match="none of its weights fit"):
+        initial_weights(physgan.get_model("larcv_gan", dataset="digits", image_shape=(8, 8), seed=0), path)

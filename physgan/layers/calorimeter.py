@@ -87,6 +87,29 @@ class EnergyFeatures(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="physgan")
+class LogLayerFractions(keras.layers.Layer):
+    """Returns log10 of each layer's share of the shower and of the incident energy:
+    [layer energies (B, L), energy (B, 1)] -> (B, L + 1). Shares below `floor`
+    count as `floor`, so empty layers stay finite."""
+
+    def __init__(self, floor: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = float(floor)
+
+    def call(self, inputs):
+        layer_energies, energy = inputs
+        total = ops.maximum(ops.sum(layer_energies, axis=1, keepdims=True), self.floor)
+        shares = ops.maximum(layer_energies / total, self.floor)
+        return ops.concatenate([ops.log10(shares), ops.log10(ops.maximum(energy, self.floor))], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], input_shape[0][1] + 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable(package="physgan")
 class EnergyNormalisation(keras.layers.Layer):
     """Rescales layer images so that their total is r(z_0) x E.
 
