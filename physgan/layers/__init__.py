@@ -5,7 +5,7 @@ Every layer is backend-neutral (`keras.ops` only), serialisable
 so that `.keras` files rebuild them on any backend.
 """
 
-from physgan.layers.calorimeter import EnergyFeatures, EnergyNormalisation, LayerEnergy, LogLayerFractions, Sparsity, TotalEnergy
+from physgan.layers.calorimeter import EnergyFeatures, EnergyNormalisation, LayerEnergy, LogEnergyScale, LogLayerFractions, Sparsity, TotalEnergy
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
@@ -20,6 +20,7 @@ __all__ = [
     "LayerEnergy",
     "LocallyConnected2D",
     "Log1p",
+    "LogEnergyScale",
     "LogLayerFractions",
     "MinibatchDiscrimination",
     "Reparameterize",

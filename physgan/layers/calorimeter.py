@@ -87,6 +87,18 @@ class EnergyFeatures(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="physgan")
+class LogEnergyScale(keras.layers.Layer):
+    """Returns (1 + log10(E / 1 GeV)) / 3 of energies in GeV (1 -> 1/3, 100 -> 1),
+    energies below 10 MeV counted as 10 MeV."""
+
+    def call(self, energy):
+        return (1.0 + ops.log10(ops.maximum(energy, 0.01))) / 3.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="physgan")
 class LogLayerFractions(keras.layers.Layer):
     """Returns log10 of each layer's share of the shower and of the incident energy:
     [layer energies (B, L), energy (B, 1)] -> (B, L + 1). Shares below `floor`
