@@ -102,6 +102,17 @@ def test_fraction_features_show_the_discriminator_each_layers_share(eplus, tmp_p
                             n_samples=2, steps=2, all_backends=False)
 
 
+def test_log_energy_scale_conditions_the_latent_on_log_e():
+    model = physgan.get_model("calogan", energy_scale="log", seed=0, **TINY)
+    assert model.generator.count_params() == physgan.get_model("calogan", seed=0, **TINY).generator.count_params()
+    scale = model.generator.get_layer("log_energy_scale")
+    out = np.asarray(scale(np.array([[1.0], [10.0], [100.0], [0.0]], dtype="float32"))).ravel()
+    np.testing.assert_allclose(out, [1 / 3, 2 / 3, 1.0, -1 / 3], rtol=1e-6)
+    assert physgan.get_model("calogan", **TINY).generator.get_layer("energy_over_100")  # the paper's default
+    with pytest.raises(ValueError, match="energy_scale"):
+        physgan.get_model("calogan", energy_scale="sqrt", **TINY)
+
+
 @pytest.mark.backend_free
 @pytest.mark.parametrize("quantiles", [[0.99], [0.99, 0.98], [0.0, 0.5]])
 def test_bad_response_quantiles_are_refused(quantiles):
