@@ -8,26 +8,43 @@ The index (`index.json` beside the exported file) records, per file, the
 model and its config, the training data (path, SHA-256, events), the held-out
 events (train.py --holdout), the run it started from (--init-from), epochs,
 steps, training wall time, backend and versions from the run's config.json,
-the file size, and the
-evaluation metrics of `python -m physgan.evaluate` when `--metrics` is given.
+the file size, and, when `--metrics` is given, the evaluation metrics of
+`python -m physgan.evaluate --run RUN --out DIR` with its figures, copied into
+`figures/` beside the exported file as `<name>_<figure>.png`
+(`python watch_results.py --shipped` lists them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 from physgan.cli import run_command
 
 
-def _metrics_without_figures(path) -> dict | None:
+def _shipped_metrics(path, out: Path) -> tuple[dict | None, list[str]]:
+    """Returns (metrics, figure paths relative to out's folder) after copying the
+    evaluation's figures into out's folder/figures as <out stem>_<figure>."""
+    from physgan.errors import DataError
+    from physgan.fileio import atomic_path
+
     if path is None:
-        return None
+        return None, []
     metrics = json.loads(Path(path).read_text())
-    metrics.pop("figures", None)  # paths on the exporting machine
-    return metrics
+    figures = []
+    for figure in map(Path, metrics.pop("figures", [])):  # paths on the evaluating machine
+        if not figure.exists():
+            figure = Path(path).parent / figure.name
+        if not figure.exists():
+            raise DataError(f"physgan: {figure.name}, a figure of {path}, is neither where it says nor beside it")
+        relative = Path("figures") / f"{out.stem}_{figure.name}"
+        with atomic_path(out.parent / relative) as tmp:
+            shutil.copyfile(figure, tmp)
+        figures.append(relative.as_posix())
+    return metrics, figures
 
 
 def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
@@ -46,6 +63,7 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
             raise ConfigError(f"model {config['model']!r} has no generator quantization")
         model.quantize_generator(quantize)
     save_model(model, out)
+    metrics, figures = _shipped_metrics(metrics, out)
     index_path = out.parent / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     index[out.name] = {
@@ -67,7 +85,8 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
         "generator_quantization": quantize,
         "bytes": out.stat().st_size,
         "sha256": file_sha256(out),
-        "metrics": _metrics_without_figures(metrics),
+        "metrics": metrics,
+        "figures": figures,
     }
     write_json(index_path, index)
     return out

@@ -95,6 +95,17 @@ def test_watch_results_without_runs_says_so(tmp_path):
     assert "no training run found" in result.stderr
 
 
+@pytest.mark.backend_free
+def test_watch_results_summarises_the_shipped_models():
+    index = json.loads((REPO_ROOT / "saved_models" / "index.json").read_text())
+    result = run("watch_results.py", "--shipped", cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, entry in index.items():
+        assert f"{name}: {entry['model']} on {entry['data']['file']}" in result.stdout
+        assert "separation power energy_response" in result.stdout
+        assert all(f"saved_models/{f}" in result.stdout for f in entry.get("figures", []))
+
+
 def test_calogan_trains_on_the_bundled_sample_generates_and_is_watched(tmp_path):
     # The light Conv2D variant keeps this end-to-end test under a minute on JAX;
     # the paper's LocallyConnected2D model trains per backend in test_calogan.py.

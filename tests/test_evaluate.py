@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from physgan.data.calogan import CaloShowers, read_calogan, write_calogan
+from physgan.errors import ConfigError
 from physgan.evaluate import evaluate
 from physgan.metrics.calo import OBSERVABLES, shower_observables
 from physgan.metrics.distances import frechet_physics_distance, kernel_physics_distance, separation_power
+from physgan.watch import shipped_models
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
@@ -126,10 +128,19 @@ def test_a_run_is_evaluated_on_the_events_it_held_out(shared_data, tmp_path):
     assert metrics["n_reference"] == metrics["n_generated"] == 40
 
     shipped = tmp_path / "shipped" / "calogan_eplus.keras"
-    exported = _command("-m", "physgan.export", run_dir, "--out", shipped)
+    exported = _command("-m", "physgan.export", run_dir, "--out", shipped, "--metrics", tmp_path / "eval" / "metrics.json")
     assert exported.returncode == 0, exported.stderr[-3000:]
     entry = json.loads((shipped.parent / "index.json").read_text())[shipped.name]
     assert entry["held_out"] == config["holdout"] and entry["dataset"] == "calogan"
+    assert entry["metrics"]["separation_power"] == metrics["separation_power"]
+    assert len(entry["figures"]) == len(metrics["figures"]) > 0
+    assert all((shipped.parent / f).is_file() and f.startswith("figures/calogan_eplus_") for f in entry["figures"])
+    [(description, figures)] = shipped_models(shipped.parent, "calogan_eplus")
+    assert f"the 40 held-out events ({total - 40}..{total - 1})" in description
+    assert f"energy_response {metrics['separation_power']['energy_response']:.3f}" in description
+    assert figures == [shipped.parent / f for f in entry["figures"]]
+    with pytest.raises(ConfigError, match="there are: calogan_eplus.keras"):
+        shipped_models(shipped.parent, "calogan_pion")
     again = _command("-m", "physgan.evaluate", "--model", shipped, "--data", data, "--no-classifier",
                      "--out", tmp_path / "eval_shipped")
     assert again.returncode == 0, again.stderr[-3000:]
