@@ -3,6 +3,7 @@
 
     python benchmarks/generation.py                         # all backends, paper model
     python benchmarks/generation.py --backends jax --batches 1 1024 4096 --quantize int8
+    python benchmarks/generation.py --model saved_models/calogan_eplus.keras   # a shipped model
 
 Every backend runs in its own process. For each it prints showers/s at each
 batch size (steady state, after a warm-up call), the best batch, the speed-up
@@ -11,7 +12,8 @@ core, ../shared/data/README.md) per core used, and the fraction of the fp32
 matmul bound reached (the generator's FLOPs per shower against a numpy sgemm
 measured in the same run). `--quantize int8` also times `Model.quantize("int8")`
 of the generator's Dense layers and reports the change of the mean layer
-energies it causes (fidelity cost).
+energies it causes (fidelity cost). `--model FILE` times a saved model (e.g. a
+shipped one, quantized as it was saved) instead of the untrained paper model.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def generator_flops_per_shower(generator) -> float:
             flops += 2.0 * out[1] * out[2] * out[3] * kh * kw * layer.input.shape[-1]
         elif kind in ("Dense", "LocallyConnected2D", "InpaintingGate"):
             # one multiply-add per weight: no weight sharing in these layers
-            flops += 2.0 * sum(math.prod(w.shape) for w in layer.trainable_weights)
+            flops += 2.0 * sum(math.prod(w.shape) for w in layer.weights)  # int8 kernels too
     return flops
 
 
@@ -64,9 +66,9 @@ def child(args) -> dict:
 
     import physgan
 
-    model = physgan.get_model("calogan", variant=args.variant)
+    model = physgan.load(args.model, compile=False) if args.model else physgan.get_model("calogan", variant=args.variant)
     generator = model.generator
-    if args.quantize:
+    if args.quantize and not args.model:
         reference = model.generate_cells(np.full(512, 50.0), seed=0)
         model.quantize_generator(args.quantize)
         quantized = model.generate_cells(np.full(512, 50.0), seed=0)
@@ -107,8 +109,11 @@ def main() -> int:
     parser.add_argument("--quantize", choices=("int8", "float8"), help="time the generator after quantizing its Dense layers (CaloGAN.quantize_generator)")
     parser.add_argument("--mode", choices=("call", "predict"), default="predict",
                         help="predict_on_batch (compiled) or a plain eager call")
+    parser.add_argument("--model", help="a saved CaloGAN .keras file to time (default: the untrained paper model)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.model and args.quantize:
+        parser.error("--model times the file as saved: leave out --quantize (export quantizes)")
     if args.child:
         print("RESULT " + json.dumps(child(args)))
         return 0
@@ -118,7 +123,8 @@ def main() -> int:
     print(f"{'backend':<11} {'batch':>6} {'showers/s':>11} {'x Geant4/core':>14} {'of fp32 bound':>14}")
     for backend in args.backends:
         child_args = ["--batches", *map(str, args.batches), "--seconds", str(args.seconds), "--variant", args.variant,
-                      "--mode", args.mode] + (["--quantize", args.quantize] if args.quantize else [])
+                      "--mode", args.mode] + (["--quantize", args.quantize] if args.quantize else []) \
+            + (["--model", str(Path(args.model).resolve())] if args.model else [])
         result = run_child(__file__, backend, child_args, threads=args.threads)
         if result is None:
             continue
