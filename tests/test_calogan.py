@@ -113,6 +113,18 @@ def test_log_energy_scale_conditions_the_latent_on_log_e():
         physgan.get_model("calogan", energy_scale="sqrt", **TINY)
 
 
+def test_soft_sparsity_option_reaches_the_discriminator_and_trains(eplus, tmp_path):
+    model = physgan.get_model("calogan", sparsity_softness=1e-4, energy_normalisation=True, seed=0, **TINY,
+                              **eplus.model_options)
+    sparsity = [model.discriminator.get_layer(f"layer_{i}_sparsity") for i in range(3)]
+    assert [layer.softness for layer in sparsity] == [1e-4] * 3
+    assert physgan.get_model("calogan", **TINY).discriminator.get_layer("layer_2_sparsity").softness == 0.0
+    check_train_save_reload(model, eplus.inputs, tmp_path, batch_size=16, condition=np.array([5.0, 50.0]),
+                            n_samples=2, steps=2, all_backends=False)
+    with pytest.raises(ValueError, match="sparsity_softness"):
+        physgan.get_model("calogan", sparsity_softness=-1.0, **TINY)
+
+
 @pytest.mark.backend_free
 @pytest.mark.parametrize("quantiles", [[0.99], [0.99, 0.98], [0.0, 0.5]])
 def test_bad_response_quantiles_are_refused(quantiles):

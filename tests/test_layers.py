@@ -107,6 +107,17 @@ def test_sparsity_and_layer_energy():
     x[1] = 1.0
     np.testing.assert_allclose(_numpy(Sparsity()(x))[:, 0], [2 / 12, 1.0])
     np.testing.assert_allclose(_numpy(Sparsity(threshold=1.0)(x))[:, 0], [1 / 12, 0.0])
+    # Soft: each cell counts x / (x + s); bright cells about 1, faint ones a fraction.
+    soft = _numpy(Sparsity(softness=0.5)(x))[:, 0]
+    np.testing.assert_allclose(soft, [(2 / 2.5 + 0.5 / 1.0) / 12, 1 / 1.5], rtol=1e-6)
+    # ... and it has a slope where the hard count has none: s / (x + s)^2 per cell.
+    nudged = x.copy()
+    nudged[0, 1, 2, 0] += 1e-3
+    slope = (_numpy(Sparsity(softness=0.5)(nudged)) - _numpy(Sparsity(softness=0.5)(x)))[0, 0] / 1e-3
+    assert slope == pytest.approx(0.5 / 1.0**2 / 12, rel=1e-2)
+    assert _numpy(Sparsity()(nudged))[0, 0] == _numpy(Sparsity()(x))[0, 0]
+    with pytest.raises(ValueError, match="softness"):
+        Sparsity(softness=-1.0)
     np.testing.assert_allclose(_numpy(LayerEnergy()(x))[:, 0], [2.5, 12.0])
     np.testing.assert_allclose(_numpy(TotalEnergy()(np.array([[1.0, 2.0, 3.5]], "float32"))), [[6.5]])
 
@@ -144,6 +155,7 @@ def test_inpainting_gate_starts_as_the_own_image_and_can_carry():
     LocallyConnected2D(3, (2, 3), strides=(1, 2), use_bias=False, kernel_initializer="he_uniform"),
     MinibatchDiscrimination(5, 4, activation=None),
     Sparsity(threshold=0.1),
+    Sparsity(softness=1e-4),
     EnergyFeatures(tolerance=3.0, flag_value=2.0),
     InpaintingGate(carried_bias=-5.0),
     LayerEnergy(),

@@ -73,6 +73,13 @@ Departures, and why:
   than a 100 GeV one's, so the generator's biases decide its shape: the
   quantile-normalised e+ model lit 38 layer-2 cells per 1-10 GeV shower where
   Geant4 lights 2 (layer-2 share 1.6 % vs 0.02 %). Experimental.
+- `sparsity_softness=s` (GeV; default 0, the paper's hard count) makes the
+  discriminator's sparsity features a soft count, each cell x counting
+  x / (x + s). The paper's fraction of cells > 0 has no gradient, so the
+  discriminator can see that a 1-10 GeV shower lights 38 layer-2 cells instead
+  of 2, but the generator is never told which cells to switch off; with s =
+  1e-4 (0.1 MeV) a 1 MeV cell counts 0.9 and a faint one passes its gradient.
+  Experimental (issue #19).
 """
 
 from __future__ import annotations
@@ -150,7 +157,7 @@ def build_generator(latent_size: int, n_classes: int, attention: bool, variant: 
     return keras.Model(inputs, outputs, name="generator")
 
 
-def _layer_features(image, variant: str, name: str):
+def _layer_features(image, variant: str, name: str, sparsity_softness: float = 0.0):
     x = layers.Conv2D(64, 2, padding="same", name=f"{name}_conv")(image)
     x = layers.LeakyReLU(0.3, name=f"{name}_lrelu_0")(x)
     for i, (filters, kernel, strides) in enumerate(((16, 3, (1, 2)), (8, 2, (1, 1)), (8, 2, (1, 2)))):
@@ -159,7 +166,7 @@ def _layer_features(image, variant: str, name: str):
         x = layers.LeakyReLU(0.3, name=f"{name}_lrelu_{i + 1}")(x)
         x = layers.BatchNormalization(name=f"{name}_bn_{i + 1}")(x)
     x = layers.Flatten(name=f"{name}_flat")(x)
-    sparsity = Sparsity(name=f"{name}_sparsity")(image)
+    sparsity = Sparsity(softness=sparsity_softness, name=f"{name}_sparsity")(image)
     return [
         x,
         MinibatchDiscrimination(10, 10, name=f"{name}_mbd")(x),
@@ -168,14 +175,16 @@ def _layer_features(image, variant: str, name: str):
     ]
 
 
-def build_discriminator(n_classes: int, variant: str, fraction_features: bool = False) -> keras.Model:
+def build_discriminator(n_classes: int, variant: str, fraction_features: bool = False,
+                        sparsity_softness: float = 0.0) -> keras.Model:
     """Returns the CaloGAN discriminator: (three layers [GeV], E [GeV]) -> heads; with
-    `fraction_features`, it also sees the log layer shares and log E through a small MLP."""
+    `fraction_features`, it also sees the log layer shares and log E through a small MLP;
+    `sparsity_softness` > 0 (GeV) makes its sparsity features a soft, differentiable count."""
     images = [keras.Input((r, c, 1), name=f"layer_{i}") for i, (r, c) in enumerate(LAYER_SHAPES)]
     energy = keras.Input((1,), name="energy")
     features = []
     for i, image in enumerate(images):
-        features += _layer_features(image, variant, f"layer_{i}")
+        features += _layer_features(image, variant, f"layer_{i}", sparsity_softness)
     layer_energies = layers.Concatenate(name="layer_energies")(
         [LayerEnergy(name=f"energy_{i}")(image) for i, image in enumerate(images)]
     )
@@ -239,6 +248,7 @@ class CaloGAN(GenerativeModel):
         energy_quantiles: list[float] | None = None,
         fraction_features: bool = False,
         energy_scale: str = "linear",
+        sparsity_softness: float = 0.0,
         seed: int | None = None,
         generator_quantization: str | None = None,
         **kwargs,
@@ -266,6 +276,9 @@ class CaloGAN(GenerativeModel):
         if energy_scale not in ("linear", "log"):
             raise ValueError(f"energy_scale must be 'linear' (the paper's z x E / 100) or 'log', not {energy_scale!r}")
         self.energy_scale = energy_scale
+        if sparsity_softness < 0:
+            raise ValueError(f"sparsity_softness must be >= 0 GeV (0: the paper's hard count), not {sparsity_softness}")
+        self.sparsity_softness = float(sparsity_softness)
         normalisation = None
         if self.energy_normalisation:
             response, spread = self.energy_response
@@ -276,7 +289,8 @@ class CaloGAN(GenerativeModel):
             self.generator = build_generator(self.latent_size, n_classes, self.attention, variant, normalisation,
                                              self.energy_scale)
         with keras.name_scope("discriminator"):
-            self.discriminator = build_discriminator(n_classes, variant, self.fraction_features)
+            self.discriminator = build_discriminator(n_classes, variant, self.fraction_features,
+                                                     self.sparsity_softness)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.generator_quantization = None
         if generator_quantization is not None:
@@ -459,6 +473,7 @@ class CaloGAN(GenerativeModel):
             "energy_quantiles": self.energy_quantiles,
             "fraction_features": self.fraction_features,
             "energy_scale": self.energy_scale,
+            "sparsity_softness": self.sparsity_softness,
             "seed": self.seed,
             "generator_quantization": self.generator_quantization,
         }

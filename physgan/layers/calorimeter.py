@@ -35,15 +35,24 @@ class Sparsity(keras.layers.Layer):
     """Returns the fraction of cells above `threshold` per shower: (B, ...) -> (B, 1).
 
     A hard count, as in CaloGAN: it carries no gradient to the generator, but the
-    discriminator (and its minibatch features) see it.
+    discriminator (and its minibatch features) see it. With `softness` s > 0, a
+    cell of energy x counts x / (x + s) instead (about 1 for x >> s, 0 at 0), a
+    count whose gradient tells the generator which faint cells to switch off.
     """
 
-    def __init__(self, threshold: float = 0.0, **kwargs):
+    def __init__(self, threshold: float = 0.0, softness: float = 0.0, **kwargs):
         super().__init__(**kwargs)
+        if softness < 0:
+            raise ValueError(f"softness must be >= 0, got {softness}")
         self.threshold = float(threshold)
+        self.softness = float(softness)
 
     def call(self, inputs):
-        hits = ops.cast(inputs > self.threshold, inputs.dtype)
+        if self.softness > 0:
+            excess = ops.relu(inputs - self.threshold)
+            hits = excess / (excess + self.softness)
+        else:
+            hits = ops.cast(inputs > self.threshold, inputs.dtype)
         return ops.mean(ops.reshape(hits, (ops.shape(inputs)[0], -1)), axis=1, keepdims=True)
 
     def compute_output_shape(self, input_shape):
@@ -51,7 +60,7 @@ class Sparsity(keras.layers.Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(threshold=self.threshold)
+        config.update(threshold=self.threshold, softness=self.softness)
         return config
 
 
