@@ -149,11 +149,16 @@ def test_a_run_is_evaluated_on_the_events_it_held_out(shared_data, tmp_path):
     wrong = _command("-m", "physgan.evaluate", "--model", shipped, "--data", shared_data / "calogan_gamma.h5")
     assert wrong.returncode == 2 and "SHA-256 differs" in wrong.stderr
 
-    no_split = _command("-m", "physgan.evaluate", "--run", tmp_path / "eval")
+
+
+@pytest.mark.backend_free
+def test_held_out_evaluation_refuses_what_it_cannot_do(shared_data, tmp_path):
+    data = shared_data / "calogan_eplus.h5"
+    total = len(read_calogan(data).incident_energy)
+    no_split = _command("-m", "physgan.evaluate", "--run", tmp_path)
     assert no_split.returncode == 2 and "no config.json" in no_split.stderr
-    config.pop("holdout")
-    (run_dir / "config.json").write_text(json.dumps(config))
-    unsplit = _command("-m", "physgan.evaluate", "--run", run_dir)
+    (tmp_path / "config.json").write_text(json.dumps({"model": "calogan", "dataset": "calogan", "holdout": None}))
+    unsplit = _command("-m", "physgan.evaluate", "--run", tmp_path)
     assert unsplit.returncode == 2 and "train it with --holdout N" in unsplit.stderr
     too_many = _command("train.py", "--model", "calogan", "--data", data, "--holdout", total, "--out", tmp_path)
     assert too_many.returncode == 2 and f"has {total} events" in too_many.stderr
