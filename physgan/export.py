@@ -2,7 +2,7 @@
 state), optionally with an int8 generator, plus an entry in the index.
 
     python -m physgan.export runs/calogan-eplus-.../ --quantize int8 \\
-        --out saved_models/calogan_eplus_int8.keras --metrics eval/metrics.json
+        --out saved_models/calogan_eplus.keras --metrics eval/metrics.json
 
 The index (`index.json` beside the exported file) records, per file, the
 model and its config, the training data (path, SHA-256, events), the held-out
