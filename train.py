@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (weights, latent draws, shuffling)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     parser.add_argument("--init-from", metavar="RUN_DIR_OR_FILE", help="start a new run from the weights of a model of the same architecture (a .keras file, or a run directory's last checkpoint), e.g. to fine-tune with other options")
-    parser.add_argument("--keep-every", type=int, default=0, help="also keep a checkpoint every N epochs (default: only the last)")
+    parser.add_argument("--keep-every", type=int, help="also keep a checkpoint every N epochs (default: only the last; --resume keeps the run's N)")
     model = parser.add_argument_group("model options (override the original hyper-parameters)")
     model.add_argument("--latent-size", type=int, help="CaloGAN: size of the latent space (original 1024)")
     model.add_argument("--variant", choices=("lc2d", "conv"), help="CaloGAN: lc2d = the paper's LocallyConnected2D model (default), conv = lighter Conv2D variant")

@@ -61,7 +61,7 @@ def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
     config = tmp_path / "flags.yaml"
     config.write_text("batch_size: 64\nmax_events: 128\n")
     result = run("train.py", "--model", "mpd_wgan_param", "--backend", backend, "--epochs", 2,
-                 "--config", config, "--seed", 0, "--out", tmp_path / "runs", "--quiet")
+                 "--config", config, "--seed", 0, "--keep-every", 3, "--out", tmp_path / "runs", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     for name in ("config.json", "history.csv", "checkpoints/last.keras", "mpd_wgan_param.keras"):
@@ -77,6 +77,7 @@ def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
     resumed = run("train.py", "--resume", run_dir, "--epochs", 3, "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [row["epoch"] for row in history_rows(run_dir)] == ["0", "1", "2"]
+    assert (run_dir / "checkpoints" / "epoch-0003.keras").exists()  # --keep-every 3 survives --resume
 
     state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
