@@ -82,3 +82,14 @@ def read_run_config(run_dir: str | Path) -> dict:
     if not path.exists():
         raise DataError(f"physgan: {run_dir} is not a run directory (no config.json)")
     return json.loads(path.read_text())
+
+
+def run_model_file(run_dir: str | Path, config: dict) -> Path:
+    """Returns a run's final model file, else its last checkpoint; DataError before the first epoch."""
+    final = Path(run_dir) / f"{config['model']}.keras"
+    if final.exists():
+        return final
+    last = Path(run_dir) / "checkpoints" / "last.keras"
+    if last.exists():
+        return last
+    raise DataError(f"physgan: {run_dir} has no model yet (no epoch finished)")

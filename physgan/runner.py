@@ -164,7 +164,7 @@ def initial_weights(model, source: str | Path) -> dict:
     for variable in model.weights:
         match = donor.get(variable.path)
         if match is not None and tuple(match.shape) == tuple(variable.shape):
-            variable.assign(match.numpy() if hasattr(match, "numpy") else keras.ops.convert_to_numpy(match))
+            variable.assign(match.numpy())
             copied += 1
         else:
             fresh.append(variable.path)

@@ -7,21 +7,11 @@ import json
 from pathlib import Path
 
 import physgan
-from physgan.artifacts import newest_run_dir, read_run_config
+from physgan.artifacts import newest_run_dir, read_run_config, run_model_file
 from physgan.datasets import load_training_data
 from physgan.errors import ConfigError, DataError
 from physgan.plots import plot_samples
 from physgan.plots.history import plot_history
-
-
-def _model_file(run_dir: Path, config: dict) -> Path:
-    final = run_dir / f"{config['model']}.keras"
-    if final.exists():
-        return final
-    last = run_dir / "checkpoints" / "last.keras"
-    if last.exists():
-        return last
-    raise DataError(f"physgan: {run_dir} has no model yet (no epoch finished)")
 
 
 def watch_run(
@@ -47,7 +37,7 @@ def watch_run(
         max_events=n_events,
         particle=flags.get("particle"),
     )
-    model = physgan.load(_model_file(run_dir, config), compile=False)
+    model = physgan.load(run_model_file(run_dir, config), compile=False)
     condition = data.condition[:n_events] if data.condition is not None else None
     n = len(data.reference) if condition is None else len(condition)
     generated = model.sample(n, condition=condition, seed=seed)
