@@ -42,6 +42,24 @@ def steady_rate(sample, batch: int, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
+def training_step_times(model, inputs: dict, batch: int, steps: int) -> list[float]:
+    """Returns the seconds of each of `steps` training steps of `model.fit` on
+    `inputs` (the first includes compilation); the model must be compiled."""
+    import keras
+
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, step, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, step, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(inputs, batch_size=batch, epochs=1, steps_per_epoch=steps, shuffle=False, callbacks=[Timer()], verbose=0)
+    return times
+
+
 def run_child(script: str, backend: str, args: list[str], threads: int | None = None) -> dict | None:
     """Returns the JSON that `python SCRIPT --child ARGS` prints after "RESULT "
     under KERAS_BACKEND=`backend` (with `threads` CPU threads), or None after

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backend_runner import REPO_ROOT, run_child  # noqa: E402
+from backend_runner import REPO_ROOT, run_child, training_step_times  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ild_photons.h5"
 
@@ -36,17 +35,7 @@ def child(args) -> dict:
         batch = model.default_batch_size
         data = load_training_data("ild", args.data, max_events=batch * (args.steps + 1))
         model.compile(steps_per_epoch=args.steps + 1)
-        times = []
-
-        class Timer(keras.callbacks.Callback):
-            def on_train_batch_begin(self, step, logs=None):
-                self.start = time.perf_counter()
-
-            def on_train_batch_end(self, step, logs=None):
-                times.append(time.perf_counter() - self.start)
-
-        model.fit(data.inputs, batch_size=batch, epochs=1, steps_per_epoch=args.steps + 1, shuffle=False,
-                  callbacks=[Timer()], verbose=0)
+        times = training_step_times(model, data.inputs, batch, args.steps + 1)
         results[name] = {"batch": batch, "first_step_s": times[0], "step_s": sum(times[1:]) / len(times[1:])}
     return {"backend": keras.backend.backend(), "results": results}
 

@@ -70,6 +70,7 @@ from keras import layers, ops
 from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers import LayerEnergy
+from physgan.layers.conv3d import Conv3D, Conv3DTranspose
 from physgan.layers.volume import (
     BroadcastToVolume,
     Log1p,
@@ -107,9 +108,9 @@ def build_encoder(ngf: int = 8, n_encoded: int = 24, latent_dim: int = 512, hidd
     x = to_internal_3d(shower, data_format, "to_internal_layout")
     for i, filters in enumerate((ngf, ngf * 2, ngf * 4), start=1):
         x = layers.ZeroPadding3D(2, data_format=data_format, name=f"pad_{i}")(x)
-        x = layers.Conv3D(filters, 4, strides=2, name=f"conv_{i}", **conv)(x)
+        x = Conv3D(filters, 4, strides=2, name=f"conv_{i}", **conv)(x)
         x = _norm_lrelu(x, data_format, f"conv_{i}")
-    x = layers.Conv3D(ngf * 8, 3, padding="same", name="conv_4", **conv)(x)
+    x = Conv3D(ngf * 8, 3, padding="same", name="conv_4", **conv)(x)
     x = _norm_lrelu(x, data_format, "conv_4")
     x = to_channels_last_3d(x, data_format, "to_channels_last")
     x = layers.Concatenate(name="with_energy")([layers.Flatten(name="flatten")(x), energy])
@@ -131,15 +132,15 @@ def build_decoder(ngf: int = 8, latent_dim: int = 512, hidden: int | None = None
     x = layers.Reshape((10, 10, 10, ngf), name="as_volume")(x)
     x = to_internal_3d(x, data_format, "to_internal_layout")
     conv = dict(data_format=data_format, **_CONV)
-    x = _norm_lrelu(layers.Conv3DTranspose(ngf, 3, strides=3, name="deconv_30", **conv)(x), data_format, "deconv_30")
-    x = layers.Conv3DTranspose(ngf * 2, 3, strides=2, name="deconv_60", **conv)(x)  # 30 -> 61
+    x = _norm_lrelu(Conv3DTranspose(ngf, 3, strides=3, name="deconv_30", **conv)(x), data_format, "deconv_30")
+    x = Conv3DTranspose(ngf * 2, 3, strides=2, name="deconv_60", **conv)(x)  # 30 -> 61
     x = layers.Cropping3D(((1, 0), (1, 0), (1, 0)), data_format=data_format, name="crop_to_60")(x)
     x = _norm_lrelu(x, data_format, "deconv_60")
-    x = _norm_lrelu(layers.Conv3D(ngf, 2, strides=2, name="conv_0", **conv)(x), data_format, "conv_0")
+    x = _norm_lrelu(Conv3D(ngf, 2, strides=2, name="conv_0", **conv)(x), data_format, "conv_0")
     for i, filters in enumerate((ngf * 2, ngf * 4, ngf * 2), start=1):
-        x = layers.Conv3D(filters, 3, padding="same", name=f"conv_{i}", **conv)(x)
+        x = Conv3D(filters, 3, padding="same", name=f"conv_{i}", **conv)(x)
         x = _norm_lrelu(x, data_format, f"conv_{i}")
-    x = layers.Conv3D(1, 3, padding="same", name="conv_out", **conv)(x)
+    x = Conv3D(1, 3, padding="same", name="conv_out", **conv)(x)
     x = layers.ReLU(name="shower")(x)
     x = to_channels_last_3d(x, data_format, "to_channels_last")
     return keras.Model([z, energy], x, name="decoder")
@@ -160,9 +161,9 @@ def build_autoencoder(encoder: keras.Model, decoder: keras.Model) -> keras.Model
 def _critic_branch(x, ndf: int, data_format: str, name: str):
     conv = dict(data_format=data_format, **_CONV)
     x = to_internal_3d(x, data_format, f"{name}_to_internal_layout")
-    x = _norm_lrelu(layers.Conv3D(ndf, 3, strides=2, name=f"{name}_conv_1", **conv)(x), data_format, f"{name}_1")
-    x = _norm_lrelu(layers.Conv3D(ndf, 3, strides=2, name=f"{name}_conv_2", **conv)(x), data_format, f"{name}_2")
-    x = layers.LeakyReLU(0.2, name=f"{name}_lrelu_3")(layers.Conv3D(ndf, 3, name=f"{name}_conv_3", **conv)(x))
+    x = _norm_lrelu(Conv3D(ndf, 3, strides=2, name=f"{name}_conv_1", **conv)(x), data_format, f"{name}_1")
+    x = _norm_lrelu(Conv3D(ndf, 3, strides=2, name=f"{name}_conv_2", **conv)(x), data_format, f"{name}_2")
+    x = layers.LeakyReLU(0.2, name=f"{name}_lrelu_3")(Conv3D(ndf, 3, name=f"{name}_conv_3", **conv)(x))
     x = layers.Flatten(name=f"{name}_flatten")(to_channels_last_3d(x, data_format, f"{name}_to_channels_last"))
     return layers.LeakyReLU(0.2, name=f"{name}_dense_lrelu")(_dense(ndf // 2, f"{name}_dense")(x))
 
@@ -205,12 +206,12 @@ def build_post_processor(ndf: int = 128, data_format: str | None = None) -> kera
     e = BroadcastToVolume(SHOWER_SHAPE, data_format, name="condition_volume")(e)
     conv = dict(data_format=data_format, kernel_initializer=TORCH_DEFAULT_INIT)
     x = to_internal_3d(shower, data_format, "to_internal_layout")
-    x = _norm_lrelu(layers.Conv3D(ndf, 1, name="conv_1", **conv)(x), data_format, "conv_1", 0.01)
+    x = _norm_lrelu(Conv3D(ndf, 1, name="conv_1", **conv)(x), data_format, "conv_1", 0.01)
     x = layers.Concatenate(axis=channel_axis(data_format), name="with_condition")([x, e])
     for i in range(2, 5):
-        x = _norm_lrelu(layers.Conv3D(ndf, 1, name=f"conv_{i}", **conv)(x), data_format, f"conv_{i}", 0.01)
-    x = layers.LeakyReLU(0.01, name="conv_5_lrelu")(layers.Conv3D(ndf, 1, name="conv_5", **conv)(x))
-    x = layers.Conv3D(1, 1, use_bias=False, name="conv_out", **conv)(x)
+        x = _norm_lrelu(Conv3D(ndf, 1, name=f"conv_{i}", **conv)(x), data_format, f"conv_{i}", 0.01)
+    x = layers.LeakyReLU(0.01, name="conv_5_lrelu")(Conv3D(ndf, 1, name="conv_5", **conv)(x))
+    x = Conv3D(1, 1, use_bias=False, name="conv_out", **conv)(x)
     x = to_channels_last_3d(x, data_format, "to_channels_last")
     return keras.Model([shower, energy], x, name="post_processor")
 

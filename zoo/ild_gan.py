@@ -37,6 +37,7 @@ from keras import layers, ops
 
 from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
+from physgan.layers.conv3d import Conv3D, Conv3DTranspose
 from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_internal_3d
 from physgan.registry import register_model
 from physgan.training import DiscriminatorThenGenerator
@@ -57,7 +58,7 @@ def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str | Non
     x = layers.Reshape((1, 1, 1, latent_dim), name="as_volume")(x)
     x = to_internal_3d(x, data_format, "to_internal_layout")
     conv = dict(use_bias=False, kernel_initializer=CONV_INIT, data_format=data_format)
-    x = layers.Conv3DTranspose(ngf * 8, 4, padding="valid", name="deconv_4", **conv)(x)
+    x = Conv3DTranspose(ngf * 8, 4, padding="valid", name="deconv_4", **conv)(x)
     x = upsample_to_shower(x, ngf, _batch_norm, data_format)
     return keras.Model([z, energy], x, name="generator")
 
@@ -70,14 +71,14 @@ def build_discriminator(ndf: int = 32, data_format: str | None = None) -> keras.
     x = to_internal_3d(shower, data_format, "to_internal_layout")
     conv = dict(use_bias=False, kernel_initializer=CONV_INIT, data_format=data_format)
     x = layers.ZeroPadding3D(3, data_format=data_format, name="pad_1")(x)
-    x = layers.Conv3D(ndf, 3, strides=2, name="conv_1", **conv)(x)
+    x = Conv3D(ndf, 3, strides=2, name="conv_1", **conv)(x)
     x = layers.LeakyReLU(0.2, name="lrelu_1")(x)
     for i, filters in enumerate((ndf * 2, ndf * 4, ndf * 8), start=2):
         x = layers.ZeroPadding3D(1, data_format=data_format, name=f"pad_{i}")(x)
-        x = layers.Conv3D(filters, 3, strides=2, name=f"conv_{i}", **conv)(x)
+        x = Conv3D(filters, 3, strides=2, name=f"conv_{i}", **conv)(x)
         x = _batch_norm(data_format, f"bn_{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu_{i}")(x)
-    x = layers.Conv3D(ndf * 4, 3, strides=2, name="conv_5", **conv)(x)
+    x = Conv3D(ndf * 4, 3, strides=2, name="conv_5", **conv)(x)
     x = layers.Flatten(name="features")(x)  # (B, ndf * 4): spatial size 1, same in both layouts
     x = layers.Concatenate(name="with_energy")([x, energy])
     dense = dict(kernel_initializer=CONV_INIT, bias_initializer="zeros")

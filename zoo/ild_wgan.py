@@ -45,6 +45,7 @@ from keras import layers, ops
 
 from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
+from physgan.layers.conv3d import Conv3D, Conv3DTranspose
 from physgan.layers.volume import (
     CONV_INIT,
     channel_axis,
@@ -71,7 +72,7 @@ def build_generator(latent_dim: int = 100, ngf: int = 32, data_format: str | Non
     for name, tensor, width in (("energy", energy, 1), ("z", z, latent_dim)):
         x = layers.Reshape((1, 1, 1, width), name=f"{name}_as_volume")(tensor)
         x = to_internal_3d(x, data_format, f"{name}_to_internal_layout")
-        streams.append(layers.Conv3DTranspose(ngf * 4, 4, padding="valid", name=f"{name}_deconv_4", **conv)(x))
+        streams.append(Conv3DTranspose(ngf * 4, 4, padding="valid", name=f"{name}_deconv_4", **conv)(x))
     x = layers.Concatenate(axis=channel_axis(data_format), name="energy_and_z")(streams)
     x = upsample_to_shower(x, ngf, spatial_layer_norm, data_format)
     return keras.Model([z, energy], x, name="generator")
@@ -86,10 +87,10 @@ def build_critic(ndf: int = 32, data_format: str | None = None) -> keras.Model:
     x = to_internal_3d(shower, data_format, "to_internal_layout")
     x = layers.ZeroPadding3D((0, 1, 1), data_format=data_format, name="pad_1")(x)
     for i, (filters, kernel) in enumerate(((ndf, 10), (ndf * 2, 6), (ndf * 4, 4)), start=1):
-        x = layers.Conv3D(filters, (kernel, 2, 2), strides=(1, 2, 2), name=f"conv_{i}", **conv)(x)
+        x = Conv3D(filters, (kernel, 2, 2), strides=(1, 2, 2), name=f"conv_{i}", **conv)(x)
         x = spatial_layer_norm(data_format, f"ln_{i}")(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu_{i}")(x)
-    x = layers.Conv3D(1, (4, 2, 2), name="conv_4", **conv)(x)
+    x = Conv3D(1, (4, 2, 2), name="conv_4", **conv)(x)
     x = layers.Flatten(name="flatten")(x)  # one channel: the same order in both layouts
     x = layers.Concatenate(name="with_energy")([x, energy])
     for i, width in enumerate((100, 200, 100, 75), start=1):
@@ -105,11 +106,11 @@ def build_constrainer(data_format: str | None = None) -> keras.Model:
     shower = keras.Input((*SHOWER_SHAPE, 1), name="shower")
     conv = dict(data_format=data_format, **_CONV)
     x = to_internal_3d(shower, data_format, "to_internal_layout")
-    x = layers.Conv3D(16, 3, strides=2, name="conv_1", **conv)(x)
+    x = Conv3D(16, 3, strides=2, name="conv_1", **conv)(x)
     x = layers.LeakyReLU(0.2, name="lrelu_1")(spatial_layer_norm(data_format, "ln_1")(x))
-    x = layers.Conv3D(32, 3, strides=2, name="conv_2", **conv)(x)
+    x = Conv3D(32, 3, strides=2, name="conv_2", **conv)(x)
     x = layers.LeakyReLU(0.2, name="lrelu_2")(spatial_layer_norm(data_format, "ln_2")(x))
-    x = layers.Conv3D(16, 2, name="conv_3", **conv)(x)
+    x = Conv3D(16, 2, name="conv_3", **conv)(x)
     x = to_channels_last_3d(x, data_format, "to_channels_last")
     x = layers.Flatten(name="flatten")(x)
     x = layers.LeakyReLU(0.2, name="lrelu_dense")(layers.Dense(100, name="dense_100", **_DENSE)(x))
