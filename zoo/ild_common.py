@@ -8,7 +8,7 @@ zero, as the original generation scripts did.
 
 The 3D convolutions are `physgan.layers.conv3d`'s drop-in `Conv3D` and
 `Conv3DTranspose` (Keras' weights and outputs; on JAX computed by a sub-pixel
-or depth-folded formulation that XLA:CPU runs 10-50x faster, issue #21).
+or space-to-depth formulation that XLA:CPU runs 10-50x faster, issue #21).
 """
 
 from __future__ import annotations

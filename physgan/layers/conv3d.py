@@ -3,8 +3,10 @@
 XLA:CPU (the JAX backend on a CPU) runs two kinds of 3D convolution one to two
 orders of magnitude slower than TensorFlow: a transposed convolution with
 stride > 1 (XLA's input-dilated convolution; 21 s instead of 0.08 s for the
-ILD generator's 16^3 -> 32^3 layer at batch 16) and the gradients of a strided
-convolution (6 s instead of 0.03 s for the ILD critic's first layer). These two
+ILD generator's 16^3 -> 32^3 layer at batch 16) and the first and second
+derivatives of a strided convolution (6 s instead of 0.03 s for the input
+gradient of the ILD GAN discriminator's first layer; 5.3 s for the gradient
+penalty through the ILD WGAN critic's second layer at batch 32). These two
 layers compute the same function with operations XLA:CPU runs well:
 
 - `Conv3DTranspose`: a transposed convolution with stride s is s^3
@@ -13,14 +15,18 @@ layers compute the same function with operations XLA:CPU runs well:
   arXiv:1609.05158), interleaved by depth-to-space. Each is computed as one
   matrix product with all its taps and a sum of shifted slices, which
   XLA:CPU runs 2-15x faster than its own 3D convolution for these shapes.
-- `Conv3D`: a strided 3D convolution is a 2D convolution over the (height,
-  width) planes of depth-stacked input slices, with the batch and output
-  depth folded together; a stride-1 one to few channels (taps x filters <=
-  64, e.g. a last layer to one channel) is the matrix product and shifted sum.
+- `Conv3D`: a strided 3D convolution is a stride-1 one after space-to-depth
+  (blocks of `strides` moved into the channels, input and kernel alike), so
+  that every derivative is stride-1 too; where the kernel then spans one
+  block in height and width (the ILD WGAN critic) it is a matrix product over
+  depth-stacked slices. A stride-1 convolution to few channels (taps x
+  filters <= 64, e.g. a last layer to one channel) is the matrix product and
+  shifted sum.
 
-Both are drop-in subclasses of the Keras layer of the same name: they keep its kernel (same shape, same name, same
-config apart from `formulation`), and agree with it to float tolerance
-(tests/test_layers.py, every backend). `formulation="auto"` takes the
+Both are drop-in subclasses of the Keras layer of the same name: they keep
+its kernel (same shape, same name, same config apart from `formulation`),
+and agree with it to float tolerance in outputs and in input and kernel
+gradients (tests/test_conv3d.py, every backend). `formulation="auto"` takes the
 reformulation on JAX and Keras' own operation on TensorFlow and torch, where
 that is faster (benchmarks/backend_parity.py); "native" and "reformulated"
 force one.
@@ -99,12 +105,15 @@ def conv3d_by_shifted_matmul(inputs, kernel):
     position with all taps, (B, D, H, W, C_in) @ (C_in, taps x C_out), then a
     sum of shifted slices: XLA:CPU runs this several times faster than its 3D
     convolution when C_out is small."""
-    kernel_size, filters = tuple(kernel.shape[:3]), kernel.shape[4]
+    kernel_size = tuple(kernel.shape[:3])
     out = [n - k + 1 for n, k in zip(inputs.shape[1:4], kernel_size)]
     per_tap = ops.matmul(inputs, ops.reshape(ops.transpose(kernel, (3, 0, 1, 2, 4)), (kernel.shape[3], -1)))
+    # `split`, not channel slices: its gradient is one concatenation, where the
+    # gradients of T channel slices are T zero-padded copies of the whole product.
+    per_tap = ops.split(per_tap, math.prod(kernel_size), axis=-1)
     y = None
-    for index, (a, b, c) in enumerate(itertools.product(*map(range, kernel_size))):
-        part = per_tap[:, a:a + out[0], b:b + out[1], c:c + out[2], index * filters:(index + 1) * filters]
+    for part, (a, b, c) in zip(per_tap, itertools.product(*map(range, kernel_size))):
+        part = part[:, a:a + out[0], b:b + out[1], c:c + out[2]]
         y = part if y is None else y + part
     return y
 
@@ -196,31 +205,45 @@ def _same_padding(kernel_size: int, stride: int, input_size: int) -> tuple[int, 
     return total // 2, total - total // 2
 
 
-def conv3d_by_depth_folding(inputs, kernel, strides, padding: str):
+def conv3d_by_space_to_depth(inputs, kernel, strides, padding: str):
     """Returns Keras' `conv(inputs, kernel, strides, padding)` for channels-last
-    5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out),
-    computed as one 2D convolution: for each output depth the kd input slices
-    it reads are stacked along the channels, and (batch, output depth) is one axis."""
-    kernel_depth, kernel_h, kernel_w, channels, filters = kernel.shape
+    5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out) as a
+    stride-1 convolution: each axis of stride s is cut into blocks of s moved
+    into the channels (space-to-depth), the kernel (zero-padded to a multiple
+    of s taps) likewise, leaving ceil(k / s) taps. A kernel that covers one
+    block in height and width (the ILD WGAN critic's) leaves a matrix product
+    over depth-stacked slices. Every derivative is then a stride-1 operation, which XLA:CPU runs
+    fast, where the derivatives of a strided convolution are not."""
     if padding == "same":
         inputs = ops.pad(inputs, [(0, 0), *[_same_padding(k, s, n) for k, s, n in
                                             zip(kernel.shape[:3], strides, inputs.shape[1:4])], (0, 0)])
-    stride_d = strides[0]
-    out_depth = (inputs.shape[1] - kernel_depth) // stride_d + 1
-    stacked = ops.concatenate([inputs[:, a:a + stride_d * (out_depth - 1) + 1:stride_d]
-                               for a in range(kernel_depth)], axis=-1)  # (B, D', H, W, kd * C_in)
-    batch, height, width = ops.shape(inputs)[0], inputs.shape[2], inputs.shape[3]
-    planes = ops.reshape(stacked, (-1, height, width, kernel_depth * channels))
-    kernel_2d = ops.reshape(ops.transpose(kernel, (1, 2, 0, 3, 4)), (kernel_h, kernel_w, kernel_depth * channels, filters))
-    y = ops.conv(planes, kernel_2d, strides=tuple(strides[1:]), padding="valid")
-    return ops.reshape(y, (batch, out_depth, y.shape[1], y.shape[2], filters))
+    sizes = inputs.shape[1:4]
+    taps = [-(-k // s) for k, s in zip(kernel.shape[:3], strides)]
+    out = [(n - k) // s + 1 for n, k, s in zip(sizes, kernel.shape[:3], strides)]
+    # Input length (out - 1 + taps) * s per axis: crop what no output reads, zero-pad a short tail.
+    needed = [(o - 1 + t) * s for o, t, s in zip(out, taps, strides)]
+    x = inputs[:, :needed[0], :needed[1], :needed[2]]
+    x = ops.pad(x, [(0, 0), *[(0, max(0, m - n)) for m, n in zip(needed, sizes)], (0, 0)])
+    channels, filters = kernel.shape[3], kernel.shape[4]
+    batch = ops.shape(inputs)[0]
+    blocks = [m // s for m, s in zip(needed, strides)]
+    x = ops.reshape(x, (batch, blocks[0], strides[0], blocks[1], strides[1], blocks[2], strides[2], channels))
+    x = ops.reshape(ops.transpose(x, (0, 1, 3, 5, 2, 4, 6, 7)), (batch, *blocks, math.prod(strides) * channels))
+    k = ops.pad(kernel, [(0, t * s - kk) for t, s, kk in zip(taps, strides, kernel.shape[:3])] + [(0, 0), (0, 0)])
+    k = ops.reshape(k, (taps[0], strides[0], taps[1], strides[1], taps[2], strides[2], channels, filters))
+    k = ops.reshape(ops.transpose(k, (0, 2, 4, 1, 3, 5, 6, 7)), (*taps, math.prod(strides) * channels, filters))
+    if taps[1:] != [1, 1]:
+        return ops.conv(x, k, padding="valid")
+    # One block across: stack the depth taps along the channels, one matrix product.
+    stacked = ops.concatenate([x[:, a:a + out[0]] for a in range(taps[0])], axis=-1) if taps[0] > 1 else x
+    return ops.matmul(stacked, ops.reshape(k, (-1, filters)))
 
 
 @keras.saving.register_keras_serializable(package="physgan")
 class Conv3D(layers.Conv3D):
-    """`keras.layers.Conv3D`, computed where JAX is slow as a 2D convolution
-    over depth-stacked slices (strides > 1) or a matrix product and shifted sum
-    (stride 1, few outputs); same weights and outputs.
+    """`keras.layers.Conv3D`, computed where JAX is slow as a stride-1
+    convolution after space-to-depth (strides > 1) or a matrix product and
+    shifted sum (stride 1, few outputs); same weights and outputs.
 
     Args:
         formulation: "auto" (reformulated where JAX is slow, Keras' op
@@ -239,7 +262,7 @@ class Conv3D(layers.Conv3D):
             return super().convolution_op(inputs, kernel)
         x = _to_channels_last(inputs, self.data_format)
         if max(self.strides) > 1:
-            x = conv3d_by_depth_folding(x, kernel, self.strides, self.padding)
+            x = conv3d_by_space_to_depth(x, kernel, self.strides, self.padding)
         else:
             if self.padding == "same":
                 x = ops.pad(x, [(0, 0), *[_same_padding(k, 1, n) for k, n in zip(self.kernel_size, x.shape[1:4])],
