@@ -41,6 +41,8 @@ CASES = [
     (Conv3DTranspose, 4, 3, 2, 3, 2, "valid"),  # BIB-AE 30 -> 61
     (Conv3DTranspose, 3, 3, 2, 2, 3, "valid"),  # stride > kernel: phases no tap reaches
     (Conv3D, 9, 1, 4, 3, 2, "valid"),  # ILD discriminator
+    (Conv3D, 8, 2, 3, (4, 2, 2), (1, 2, 2), "valid"),  # ILD WGAN critic (space-to-depth)
+    (Conv3D, 7, 3, 4, (3, 1, 2), (2, 2, 3), "same"),  # space-to-depth with depth taps and a padded tail
     (Conv3D, 8, 3, 4, 4, 2, "same"),
     (Conv3D, 7, 4, 1, 3, 1, "same"),  # BIB-AE last layer to one channel
     (Conv3D, 6, 4, 5, 3, 1, "valid"),
@@ -65,7 +67,7 @@ LAYOUTS = [(case, "channels_last") for case in CASES] + [(CASES[0], "channels_fi
 
 
 @pytest.mark.parametrize("case, data_format", LAYOUTS,
-                         ids=lambda c: f"{c[0].__name__}-L{c[1]}-{c[2]}to{c[3]}-k{c[4]}s{c[5]}-{c[6]}"
+                         ids=lambda c: f"{c[0].__name__}-L{c[1]}-{c[2]}to{c[3]}-k{c[4]}s{c[5]}-{c[6]}".replace(" ", "")
                          if isinstance(c, tuple) else c)
 def test_reformulation_matches_keras_forward_and_gradients(case, data_format):
     native, reformulated, shape = _pair(*case, data_format)

@@ -205,6 +205,26 @@ def _same_padding(kernel_size: int, stride: int, input_size: int) -> tuple[int, 
     return total // 2, total - total // 2
 
 
+def conv3d_by_depth_folding(inputs, kernel, strides, padding: str):
+    """Returns Keras' `conv(inputs, kernel, strides, padding)` for channels-last
+    5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out),
+    computed as one 2D convolution: for each output depth the kd input slices
+    it reads are stacked along the channels, and (batch, output depth) is one axis."""
+    kernel_depth, kernel_h, kernel_w, channels, filters = kernel.shape
+    if padding == "same":
+        inputs = ops.pad(inputs, [(0, 0), *[_same_padding(k, s, n) for k, s, n in
+                                            zip(kernel.shape[:3], strides, inputs.shape[1:4])], (0, 0)])
+    stride_d = strides[0]
+    out_depth = (inputs.shape[1] - kernel_depth) // stride_d + 1
+    stacked = ops.concatenate([inputs[:, a:a + stride_d * (out_depth - 1) + 1:stride_d]
+                               for a in range(kernel_depth)], axis=-1)  # (B, D', H, W, kd * C_in)
+    batch, height, width = ops.shape(inputs)[0], inputs.shape[2], inputs.shape[3]
+    planes = ops.reshape(stacked, (-1, height, width, kernel_depth * channels))
+    kernel_2d = ops.reshape(ops.transpose(kernel, (1, 2, 0, 3, 4)), (kernel_h, kernel_w, kernel_depth * channels, filters))
+    y = ops.conv(planes, kernel_2d, strides=tuple(strides[1:]), padding="valid")
+    return ops.reshape(y, (batch, out_depth, y.shape[1], y.shape[2], filters))
+
+
 def conv3d_by_space_to_depth(inputs, kernel, strides, padding: str):
     """Returns Keras' `conv(inputs, kernel, strides, padding)` for channels-last
     5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out) as a
@@ -261,8 +281,10 @@ class Conv3D(layers.Conv3D):
         if not _use_reformulation(self):
             return super().convolution_op(inputs, kernel)
         x = _to_channels_last(inputs, self.data_format)
-        if max(self.strides) > 1:
+        if max(self.strides) > 1 and all(k <= s for k, s in zip(self.kernel_size[1:], self.strides[1:])):
             x = conv3d_by_space_to_depth(x, kernel, self.strides, self.padding)
+        elif max(self.strides) > 1:
+            x = conv3d_by_depth_folding(x, kernel, self.strides, self.padding)
         else:
             if self.padding == "same":
                 x = ops.pad(x, [(0, 0), *[_same_padding(k, 1, n) for k, n in zip(self.kernel_size, x.shape[1:4])],
