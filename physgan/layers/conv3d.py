@@ -15,13 +15,13 @@ layers compute the same function with operations XLA:CPU runs well:
   arXiv:1609.05158), interleaved by depth-to-space. Each is computed as one
   matrix product with all its taps and a sum of shifted slices, which
   XLA:CPU runs 2-15x faster than its own 3D convolution for these shapes.
-- `Conv3D`: a strided 3D convolution is a stride-1 one after space-to-depth
-  (blocks of `strides` moved into the channels, input and kernel alike), so
-  that every derivative is stride-1 too; where the kernel then spans one
-  block in height and width (the ILD WGAN critic) it is a matrix product over
-  depth-stacked slices. A stride-1 convolution to few channels (taps x
-  filters <= 64, e.g. a last layer to one channel) is the matrix product and
-  shifted sum.
+- `Conv3D`: a strided 3D convolution is a 2D convolution over the (height,
+  width) planes of depth-stacked input slices, batch and output depth folded
+  together; where the kernel spans one stride block in height and width (the
+  ILD WGAN critic) it is a matrix product after space-to-depth, so that the
+  gradient penalty's second derivatives avoid strided convolutions too. A
+  stride-1 convolution to few channels (taps x filters <= 64, e.g. a last
+  layer to one channel) is the matrix product and shifted sum.
 
 Both are drop-in subclasses of the Keras layer of the same name: they keep
 its kernel (same shape, same name, same config apart from `formulation`),
@@ -197,7 +197,7 @@ class Conv3DTranspose(layers.Conv3DTranspose):
         return {**super().get_config(), "formulation": self.formulation}
 
 
-# === Strided convolution as a 2D convolution ===
+# === Strided convolution as a 2D convolution or a matrix product ===
 
 
 def _same_padding(kernel_size: int, stride: int, input_size: int) -> tuple[int, int]:
@@ -227,13 +227,17 @@ def conv3d_by_depth_folding(inputs, kernel, strides, padding: str):
 
 def conv3d_by_space_to_depth(inputs, kernel, strides, padding: str):
     """Returns Keras' `conv(inputs, kernel, strides, padding)` for channels-last
-    5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out) as a
-    stride-1 convolution: each axis of stride s is cut into blocks of s moved
-    into the channels (space-to-depth), the kernel (zero-padded to a multiple
-    of s taps) likewise, leaving ceil(k / s) taps. A kernel that covers one
-    block in height and width (the ILD WGAN critic's) leaves a matrix product
-    over depth-stacked slices. Every derivative is then a stride-1 operation, which XLA:CPU runs
-    fast, where the derivatives of a strided convolution are not."""
+    5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out) with
+    kh <= sh and kw <= sw (the ILD WGAN critic's (k, 2, 2) / (1, 2, 2)) as one
+    matrix product: every axis is cut into blocks of its stride, moved into
+    the channels (space-to-depth), the kernel (zero-padded to whole blocks)
+    likewise, and the ceil(kd / sd) depth taps are stacked along the channels.
+    Every derivative, the gradient penalty's second ones included, is then a
+    matrix product or a slice, which XLA:CPU runs fast, where the derivatives
+    of a strided convolution are not."""
+    if any(k > s for k, s in zip(kernel.shape[1:3], strides[1:])):
+        raise ValueError(f"conv3d_by_space_to_depth needs kernel height and width <= strides, got kernel "
+                         f"{tuple(kernel.shape[:3])} and strides {tuple(strides)}")
     if padding == "same":
         inputs = ops.pad(inputs, [(0, 0), *[_same_padding(k, s, n) for k, s, n in
                                             zip(kernel.shape[:3], strides, inputs.shape[1:4])], (0, 0)])
@@ -252,18 +256,17 @@ def conv3d_by_space_to_depth(inputs, kernel, strides, padding: str):
     k = ops.pad(kernel, [(0, t * s - kk) for t, s, kk in zip(taps, strides, kernel.shape[:3])] + [(0, 0), (0, 0)])
     k = ops.reshape(k, (taps[0], strides[0], taps[1], strides[1], taps[2], strides[2], channels, filters))
     k = ops.reshape(ops.transpose(k, (0, 2, 4, 1, 3, 5, 6, 7)), (*taps, math.prod(strides) * channels, filters))
-    if taps[1:] != [1, 1]:
-        return ops.conv(x, k, padding="valid")
-    # One block across: stack the depth taps along the channels, one matrix product.
     stacked = ops.concatenate([x[:, a:a + out[0]] for a in range(taps[0])], axis=-1) if taps[0] > 1 else x
     return ops.matmul(stacked, ops.reshape(k, (-1, filters)))
 
 
 @keras.saving.register_keras_serializable(package="physgan")
 class Conv3D(layers.Conv3D):
-    """`keras.layers.Conv3D`, computed where JAX is slow as a stride-1
-    convolution after space-to-depth (strides > 1) or a matrix product and
-    shifted sum (stride 1, few outputs); same weights and outputs.
+    """`keras.layers.Conv3D`, computed where JAX is slow: strided, as a matrix
+    product after space-to-depth where the kernel spans one stride block in
+    height and width, else as a 2D convolution over depth-stacked slices;
+    stride 1 with few outputs, as a matrix product and shifted sum. Same
+    weights and outputs.
 
     Args:
         formulation: "auto" (reformulated where JAX is slow, Keras' op
