@@ -205,15 +205,12 @@ def _same_padding(kernel_size: int, stride: int, input_size: int) -> tuple[int, 
     return total // 2, total - total // 2
 
 
-def conv3d_by_depth_folding(inputs, kernel, strides, padding: str):
-    """Returns Keras' `conv(inputs, kernel, strides, padding)` for channels-last
+def conv3d_by_depth_folding(inputs, kernel, strides):
+    """Returns Keras' "valid" `conv(inputs, kernel, strides)` for channels-last
     5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out),
     computed as one 2D convolution: for each output depth the kd input slices
     it reads are stacked along the channels, and (batch, output depth) is one axis."""
     kernel_depth, kernel_h, kernel_w, channels, filters = kernel.shape
-    if padding == "same":
-        inputs = ops.pad(inputs, [(0, 0), *[_same_padding(k, s, n) for k, s, n in
-                                            zip(kernel.shape[:3], strides, inputs.shape[1:4])], (0, 0)])
     stride_d = strides[0]
     out_depth = (inputs.shape[1] - kernel_depth) // stride_d + 1
     stacked = ops.concatenate([inputs[:, a:a + stride_d * (out_depth - 1) + 1:stride_d]
@@ -225,8 +222,8 @@ def conv3d_by_depth_folding(inputs, kernel, strides, padding: str):
     return ops.reshape(y, (batch, out_depth, y.shape[1], y.shape[2], filters))
 
 
-def conv3d_by_space_to_depth(inputs, kernel, strides, padding: str):
-    """Returns Keras' `conv(inputs, kernel, strides, padding)` for channels-last
+def conv3d_by_space_to_depth(inputs, kernel, strides):
+    """Returns Keras' "valid" `conv(inputs, kernel, strides)` for channels-last
     5D `inputs` (B, D, H, W, C_in) and kernel (kd, kh, kw, C_in, C_out) with
     kh <= sh and kw <= sw (the ILD WGAN critic's (k, 2, 2) / (1, 2, 2)) as one
     matrix product: every axis is cut into blocks of its stride, moved into
@@ -238,9 +235,6 @@ def conv3d_by_space_to_depth(inputs, kernel, strides, padding: str):
     if any(k > s for k, s in zip(kernel.shape[1:3], strides[1:])):
         raise ValueError(f"conv3d_by_space_to_depth needs kernel height and width <= strides, got kernel "
                          f"{tuple(kernel.shape[:3])} and strides {tuple(strides)}")
-    if padding == "same":
-        inputs = ops.pad(inputs, [(0, 0), *[_same_padding(k, s, n) for k, s, n in
-                                            zip(kernel.shape[:3], strides, inputs.shape[1:4])], (0, 0)])
     sizes = inputs.shape[1:4]
     taps = [-(-k // s) for k, s in zip(kernel.shape[:3], strides)]
     out = [(n - k) // s + 1 for n, k, s in zip(sizes, kernel.shape[:3], strides)]
@@ -284,14 +278,14 @@ class Conv3D(layers.Conv3D):
         if not _use_reformulation(self):
             return super().convolution_op(inputs, kernel)
         x = _to_channels_last(inputs, self.data_format)
+        if self.padding == "same":  # once here: every formulation below is "valid"
+            x = ops.pad(x, [(0, 0), *[_same_padding(k, s, n) for k, s, n in
+                                      zip(self.kernel_size, self.strides, x.shape[1:4])], (0, 0)])
         if max(self.strides) > 1 and all(k <= s for k, s in zip(self.kernel_size[1:], self.strides[1:])):
-            x = conv3d_by_space_to_depth(x, kernel, self.strides, self.padding)
+            x = conv3d_by_space_to_depth(x, kernel, self.strides)
         elif max(self.strides) > 1:
-            x = conv3d_by_depth_folding(x, kernel, self.strides, self.padding)
+            x = conv3d_by_depth_folding(x, kernel, self.strides)
         else:
-            if self.padding == "same":
-                x = ops.pad(x, [(0, 0), *[_same_padding(k, 1, n) for k, n in zip(self.kernel_size, x.shape[1:4])],
-                                (0, 0)])
             x = conv3d_by_shifted_matmul(x, kernel)
         return _from_channels_last(x, self.data_format)
 
