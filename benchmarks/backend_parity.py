@@ -7,7 +7,8 @@
 
 Each (backend, model) pair runs in its own process with the paper-size model
 (untrained weights: the speed does not depend on them) at the paper's batch
-size (`default_batch_size`) on the model's bundled real data. A training step
+size (`default_batch_size`) on the bundled real data of the data set
+train.py uses by default (its first: the 8x8 digits for the LArCV models). A training step
 is what `Model.fit` runs per batch (every network's updates, e.g. 5 critic
 steps + 1 generator step for the ILD WGAN); the first step (compilation) is
 timed apart, the steady state is the mean of `--steps` further steps.
@@ -36,17 +37,20 @@ TARGET_RATIO = 2.0
 
 
 def child(args) -> dict:
-    """Returns {"batch", "first_step_s", "train_s", "events_per_s"} of `args.model`."""
+    """Returns {"dataset", "batch", "first_step_s", "train_s", "events_per_s"} of `args.model`."""
     import physgan
     from physgan.datasets import load_training_data
+    from physgan.registry import get_entry
 
-    model = physgan.get_model(args.model, seed=0)
-    batch = model.default_batch_size
-    data = load_training_data(model.dataset, max_events=batch * (args.steps + 1))
+    entry = get_entry(args.model)
+    batch = entry.cls.default_batch_size
+    dataset = entry.datasets[0]  # what train.py trains on by default
+    data = load_training_data(dataset, max_events=batch * (args.steps + 1))
+    model = physgan.get_model(args.model, seed=0, **data.model_options)
     model.compile(steps_per_epoch=args.steps + 1)
     times = training_step_times(model, data.inputs, batch, args.steps + 1)
     rate = steady_rate(lambda b, s: model.sample(b, seed=s), args.generate_batch, args.seconds)
-    return {"batch": batch, "first_step_s": times[0], "train_s": sum(times[1:]) / len(times[1:]),
+    return {"dataset": dataset, "batch": batch, "first_step_s": times[0], "train_s": sum(times[1:]) / len(times[1:]),
             "events_per_s": rate}
 
 
@@ -85,12 +89,13 @@ def _cells(results: dict, key: str, higher_is_better: bool) -> list[str]:
 
 
 def print_table(table: dict, backends: list[str], markdown: bool) -> None:
-    header = ["model", "batch", "quantity", *backends]
+    header = ["model", "data", "batch", "quantity", *backends]
     rows = []
     for model, results in table.items():
-        batch = next((str(r["batch"]) for r in results.values() if "batch" in r), "?")
-        rows.append([model, batch, "train step", *_cells(results, "train_s", False)])
-        rows.append([model, "", "generation", *_cells(results, "events_per_s", True)])
+        ok = next((r for r in results.values() if "batch" in r), {})
+        rows.append([model, ok.get("dataset", "?"), str(ok.get("batch", "?")), "train step",
+                     *_cells(results, "train_s", False)])
+        rows.append([model, "", "", "generation", *_cells(results, "events_per_s", True)])
     if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))

@@ -70,7 +70,7 @@ from keras import layers, ops
 from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
 from physgan.layers import LayerEnergy
-from physgan.layers.conv3d import Conv3D, Conv3DTranspose
+from physgan.layers.conv import Conv3D, Conv3DTranspose
 from physgan.layers.volume import (
     BroadcastToVolume,
     Log1p,

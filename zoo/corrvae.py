@@ -31,6 +31,8 @@ property MSE (sum) of the w and c paths + beta-TC on w + groupwise TC of (w, z),
 from 100, +1 per iteration, capped at 1e5. Adam 1e-4 (eps 1e-8, torch's),
 MultiStepLR [50, 100, 150, 200] x 0.1 (per epoch), batch 64, 250 epochs.
 Kaiming-uniform kernels (the original's weights_init), torch's default uniform biases.
+The convolutions are `physgan.layers`' drop-in `Conv2D` / `Conv2DTranspose`
+(Keras' weights; on JAX computed without strided convolutions, which XLA:CPU runs slowly).
 
 Departures, and why:
 - KL schedule in epochs: the original's 100k warm-up iterations and +1 per
@@ -83,7 +85,7 @@ from keras import layers, ops
 from physgan.backend import compiled, image_data_format, input_gradient
 from physgan.data.zdc import IMAGE_SHAPE, PROPERTY_NAMES, PropertyScaler, ZdcData
 from physgan.errors import ConfigError
-from physgan.layers import SpectralNormDense
+from physgan.layers import Conv2D, Conv2DTranspose, SpectralNormDense
 from physgan.registry import register_model
 from physgan.training import GenerativeModel, Update
 
@@ -130,8 +132,8 @@ def build_image_encoder(z_dim: int, w_dim: int, channels: int = 32, hidden: int 
     in_channels = 1
     for i, stride in enumerate((2, 2, 3)):
         x = layers.ZeroPadding2D(1, data_format=data_format, name=f"pad_{i}")(x)
-        x = layers.Conv2D(channels, 4, strides=stride, data_format=data_format, kernel_initializer="he_uniform",
-                          bias_initializer=_torch_bias(in_channels * 16), name=f"conv_{i}")(x)
+        x = Conv2D(channels, 4, strides=stride, data_format=data_format, kernel_initializer="he_uniform",
+                   bias_initializer=_torch_bias(in_channels * 16), name=f"conv_{i}")(x)
         x = _lrelu(f"conv_{i}_lrelu")(x)
         in_channels = channels
     if data_format != "channels_last":
@@ -172,9 +174,9 @@ def build_decoder(latent_dim: int, channels: int = 32, hidden: int = 512,
         x = layers.Permute((3, 1, 2), name="to_internal")(x)
     # torch ConvTranspose2d(k4, s, p1) = Keras "valid" transpose, cropped by 1 on each side.
     for i, (stride, filters) in enumerate(((3, channels), (2, channels), (2, 1))):
-        x = layers.Conv2DTranspose(filters, 4, strides=stride, data_format=data_format,
-                                   kernel_initializer="he_uniform", bias_initializer=_torch_bias(filters * 16),
-                                   name=f"conv_t_{i}")(x)
+        x = Conv2DTranspose(filters, 4, strides=stride, data_format=data_format,
+                            kernel_initializer="he_uniform", bias_initializer=_torch_bias(filters * 16),
+                            name=f"conv_t_{i}")(x)
         x = layers.Cropping2D(1, data_format=data_format, name=f"crop_{i}")(x)
         x = _lrelu(f"conv_t_{i}_lrelu")(x)
     if data_format != "channels_last":

@@ -6,7 +6,7 @@ original. Training batches are dicts: `energy` (B, 1) GeV and `layers`
 (B, 30, 30, 30, 1) MeV. Generated cells below half a MIP (0.1 MeV) are set to
 zero, as the original generation scripts did.
 
-The 3D convolutions are `physgan.layers.conv3d`'s drop-in `Conv3D` and
+The 3D convolutions are `physgan.layers.conv`'s drop-in `Conv3D` and
 `Conv3DTranspose` (Keras' weights and outputs; on JAX computed by a sub-pixel
 or space-to-depth formulation that XLA:CPU runs 10-50x faster, issue #21).
 """
@@ -92,7 +92,7 @@ def upsample_to_shower(x, ngf: int, norm, data_format: str):
     by 2 (PyTorch's padding 2; 32 -> 30), ReLU. No biases, weights N(0, 0.02)."""
     from keras import layers
 
-    from physgan.layers.conv3d import Conv3DTranspose
+    from physgan.layers.conv import Conv3DTranspose
     from physgan.layers.volume import CONV_INIT, to_channels_last_3d
 
     conv = dict(use_bias=False, kernel_initializer=CONV_INIT, data_format=data_format)

@@ -37,7 +37,7 @@ from keras import layers, ops
 
 from physgan.backend import image_data_format, no_gradient
 from physgan.data.ild import SHOWER_SHAPE
-from physgan.layers.conv3d import Conv3D, Conv3DTranspose
+from physgan.layers.conv import Conv3D, Conv3DTranspose
 from physgan.layers.volume import CONV_INIT, SCALE_INIT, channel_axis, to_internal_3d
 from physgan.registry import register_model
 from physgan.training import DiscriminatorThenGenerator

@@ -6,7 +6,7 @@ so that `.keras` files rebuild them on any backend.
 """
 
 from physgan.layers.calorimeter import EnergyFeatures, EnergyNormalisation, LayerEnergy, LogEnergyScale, LogLayerFractions, Sparsity, TotalEnergy
-from physgan.layers.conv3d import Conv3D, Conv3DTranspose
+from physgan.layers.conv import Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
@@ -15,6 +15,8 @@ from physgan.layers.volume import BroadcastToVolume, Log1p, Reparameterize, Spat
 
 __all__ = [
     "BroadcastToVolume",
+    "Conv2D",
+    "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
     "EnergyFeatures",

@@ -1,5 +1,5 @@
-"""physgan.layers.conv3d: the reformulated 3D convolutions against Keras' own
-operations (forward, input and kernel gradients, both layouts) on every
+"""physgan.layers.conv: the reformulated 2D and 3D convolutions against Keras'
+own operations (forward, input and kernel gradients, both layouts) on every
 backend, and against a direct loop."""
 
 import itertools
@@ -10,7 +10,7 @@ import pytest
 from keras import ops
 
 from physgan.backend import input_gradient
-from physgan.layers.conv3d import Conv3D, Conv3DTranspose
+from physgan.layers.conv import Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
 
 
 def _numpy(x):
@@ -31,8 +31,8 @@ def _transpose_loop(x, kernel, stride, crop):
     return y[:, crop:crop + out, crop:crop + out, crop:crop + out]
 
 
-# (layer, input size, C_in, C_out, kernel, stride, padding): the ILD models' layers at
-# small channel counts, plus odd kernels and strides.
+# (layer, input size, C_in, C_out, kernel, stride, padding): the ILD and CorrVAE models'
+# layers at small channel counts, plus odd kernels and strides.
 CASES = [
     (Conv3DTranspose, 4, 6, 4, 4, 2, "same"),  # ILD GAN/WGAN generator upsampling
     (Conv3DTranspose, 1, 5, 4, 4, 1, "valid"),  # 1 -> 4^3
@@ -46,12 +46,20 @@ CASES = [
     (Conv3D, 8, 3, 4, 4, 2, "same"),
     (Conv3D, 7, 4, 1, 3, 1, "same"),  # BIB-AE last layer to one channel
     (Conv3D, 6, 4, 5, 3, 1, "valid"),
+    (Conv2DTranspose, 4, 6, 4, 4, 3, "valid"),  # CorrVAE decoder 4 -> 13 (cropped to 11 after)
+    (Conv2DTranspose, 5, 4, 3, 4, 2, "valid"),
+    (Conv2DTranspose, 5, 4, 1, 3, 2, "same"),  # to one channel
+    (Conv2D, 10, 1, 4, 4, 2, "valid"),  # CorrVAE encoder (space-to-depth, 2x2 taps)
+    (Conv2D, 9, 3, 4, 4, 3, "valid"),  # k4 s3: a tail no output reads
+    (Conv2D, 8, 3, 4, (3, 2), (2, 2), "same"),
+    (Conv2D, 7, 4, 1, 3, 1, "same"),
 ]
 
 
 def _pair(cls, size, channels, filters, kernel, stride, padding, data_format):
     """Returns the native and the reformulated layer with the same weights, built."""
-    shape = (2, size, size, size, channels) if data_format == "channels_last" else (2, channels, size, size, size)
+    spatial = (size,) * (3 if cls in (Conv3D, Conv3DTranspose) else 2)
+    shape = (2, *spatial, channels) if data_format == "channels_last" else (2, channels, *spatial)
     common = dict(strides=stride, padding=padding, data_format=data_format, use_bias=True,
                   kernel_initializer="glorot_normal", bias_initializer="random_normal")
     native = cls(filters, kernel, formulation="native", **common)
@@ -63,7 +71,7 @@ def _pair(cls, size, channels, filters, kernel, stride, padding, data_format):
 
 
 # Every case channels-last; channels-first (torch's internal layout) for one of each layer.
-LAYOUTS = [(case, "channels_last") for case in CASES] + [(CASES[0], "channels_first"), (CASES[6], "channels_first")]
+LAYOUTS = [(case, "channels_last") for case in CASES] + [(CASES[i], "channels_first") for i in (0, 6, 12, 15)]
 
 
 @pytest.mark.parametrize("case, data_format", LAYOUTS,
