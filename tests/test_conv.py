@@ -53,6 +53,8 @@ CASES = [
     (Conv2D, 9, 3, 4, 4, 3, "valid"),  # k4 s3: a tail no output reads
     (Conv2D, 8, 3, 4, (3, 2), (2, 2), "same"),
     (Conv2D, 7, 4, 1, 3, 1, "same"),
+    (Conv3D, 4, 6, 5, 1, 1, "valid"),  # BIB-AE post-processor (a matrix product over the channels)
+    (Conv2D, 4, 3, 1, 1, 1, "same"),
 ]
 
 
@@ -71,7 +73,7 @@ def _pair(cls, size, channels, filters, kernel, stride, padding, data_format):
 
 
 # Every case channels-last; channels-first (torch's internal layout) for one of each layer.
-LAYOUTS = [(case, "channels_last") for case in CASES] + [(CASES[i], "channels_first") for i in (0, 6, 12, 15)]
+LAYOUTS = [(case, "channels_last") for case in CASES] + [(CASES[i], "channels_first") for i in (0, 6, 12, 15, 19)]
 
 
 @pytest.mark.parametrize("case, data_format", LAYOUTS,

@@ -120,3 +120,17 @@ def test_init_from_copies_the_weights_that_fit(tmp_path):
     assert 0 < loaded["copied"] < len(wider.weights) and loaded["fresh"] == ["generator/dense_64/kernel"]
     with pytest.raises(ConfigError, match="none of its weights fit"):
         initial_weights(physgan.get_model("larcv_gan", dataset="digits", image_shape=(8, 8), seed=0), path)
+
+
+@pytest.mark.backend_free
+def test_keep_freed_memory_is_on_for_glibc_and_off_on_request(monkeypatch):
+    import ctypes
+    import platform
+
+    from physgan.backend._heap import keep_freed_memory
+
+    monkeypatch.setenv("PHYSGAN_KEEP_HEAP", "0")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("PHYSGAN_KEEP_HEAP")
+    on_glibc = platform.libc_ver()[0] == "glibc" and hasattr(ctypes.CDLL(None), "mallopt")
+    assert keep_freed_memory() is on_glibc

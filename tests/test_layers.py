@@ -195,6 +195,12 @@ def test_spatial_layer_norm_is_pytorch_layernorm_and_stable_for_nearly_constant_
     expected = (x64 - mean) / np.sqrt(var + 1e-5) * gamma + beta
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-3)
     assert layer.gamma.shape == (5, 6, 7)
+    # channels-first (torch's fused layer_norm on torch) meets the same reference
+    first = SpatialLayerNorm(data_format="channels_first")
+    first.build((2, 3, 5, 6, 7))
+    first.set_weights(layer.get_weights())
+    got = np.moveaxis(keras.ops.convert_to_numpy(first(np.moveaxis(x, -1, 1))), 1, -1)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-3)
     first = SpatialLayerNorm(data_format="channels_first")
     last = SpatialLayerNorm(data_format="channels_last")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(first(np.moveaxis(x, -1, 1))),

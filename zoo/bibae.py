@@ -259,6 +259,7 @@ class BIBAE(IldModel):
     metric_names = ("critic_loss", "critic_gradient_penalty", "latent_critic_loss", "autoencoder_loss",
                     "kld", "latent_mmd", "post_processor_loss", "post_processor_mse", "post_processor_mmd")
     default_batch_size = 8
+    generation_batch_size = 16  # showers per network call in generation: faster than 64 on every backend, 1/4 the memory
     default_epochs = 100
 
     def __init__(
@@ -432,9 +433,9 @@ class BIBAE(IldModel):
         """Returns decoded showers (n, 30, 30, 30) MeV for `energies` (n, 1) GeV,
         post-processed unless `post_process` (default: `use_post_processor`) is False."""
         z = rng.standard_normal((len(energies), self.latent_dim)).astype("float32")
-        showers = self.predict_in_batches(self.decoder, [z, energies], batch_size=64)
+        showers = self.predict_in_batches(self.decoder, [z, energies], batch_size=self.generation_batch_size)
         if self._options["use_post_processor"] if post_process is None else post_process:
-            showers = self.predict_in_batches(self.post_processor, [showers, energies], batch_size=64)
+            showers = self.predict_in_batches(self.post_processor, [showers, energies], batch_size=self.generation_batch_size)
         return volumes_from_output(showers)
 
     def reconstruct(self, showers: np.ndarray, energies: np.ndarray, seed: int | None = None,
@@ -442,11 +443,11 @@ class BIBAE(IldModel):
         """Returns BIB-AE reconstructions (n, 30, 30, 30) MeV of `showers` (n, 30, 30, 30) MeV."""
         showers = np.asarray(showers, dtype="float32")[..., None]
         energies = np.asarray(energies, dtype="float32").reshape(-1, 1)
-        mu, logvar = self.predict_in_batches(self.encoder, [showers, energies], batch_size=64)
+        mu, logvar = self.predict_in_batches(self.encoder, [showers, energies], batch_size=self.generation_batch_size)
         noise = np.random.default_rng(seed).standard_normal((len(showers), self.latent_dim)).astype("float32")
         n_encoded = mu.shape[1]
         z = np.concatenate([mu + np.exp(0.5 * logvar) * noise[:, :n_encoded], noise[:, n_encoded:]], axis=1)
-        recon = self.predict_in_batches(self.decoder, [z, energies], batch_size=64)
+        recon = self.predict_in_batches(self.decoder, [z, energies], batch_size=self.generation_batch_size)
         if post_process:
-            recon = self.predict_in_batches(self.post_processor, [recon, energies], batch_size=64)
+            recon = self.predict_in_batches(self.post_processor, [recon, energies], batch_size=self.generation_batch_size)
         return volumes_from_output(recon)

@@ -1,7 +1,15 @@
-"""PyTorch: gradients with torch.autograd.grad (create_graph for penalties)."""
+"""PyTorch: gradients with torch.autograd.grad (create_graph for penalties).
+
+Importing it makes glibc keep freed memory for reuse (`_heap`): torch's large
+CPU tensors are otherwise fresh, zero-filled pages every time.
+"""
 
 import torch
 from keras import tree
+
+from physgan.backend._heap import keep_freed_memory
+
+keep_freed_memory()
 
 IMAGE_DATA_FORMAT = "channels_first"
 no_gradient = torch.no_grad
