@@ -6,9 +6,10 @@
     python benchmarks/backend_parity.py --markdown                       # the README table
 
 Each (backend, model) pair runs in its own process with the paper-size model
-(untrained weights: the speed does not depend on them) at the paper's batch
-size (`default_batch_size`) on the bundled real data of the data set
-train.py uses by default (its first: the 8x8 digits for the LArCV models). A training step
+(untrained weights: the speed does not depend on them; the LArCV models sized
+for the data) at the paper's batch size (`default_batch_size`) on the bundled
+real data of the data set train.py uses by default (its first: the 8x8 digits
+for the LArCV models, as MNIST needs a download). A training step
 is what `Model.fit` runs per batch (every network's updates, e.g. 5 critic
 steps + 1 generator step for the ILD WGAN); the first step (compilation) is
 timed apart, the steady state is the mean of `--steps` further steps.
@@ -66,7 +67,10 @@ def run_pair(backend: str, model: str, args) -> dict:
         return {"timeout": args.timeout}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
-        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+        # The last line that is not a backend's start-up log says why; -9 is the kernel's OOM kill.
+        logs = ("I0000", "W0000", "WARNING: All log")
+        reasons = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith(logs)]
+        return {"error": f"exit {proc.returncode}: " + (reasons[-1] if reasons else "no output")}
     return json.loads(lines[-1][len("RESULT "):])
 
 

@@ -185,8 +185,15 @@ def _transpose_crop(kernel_size: int, stride: int, padding: str, input_size: int
 
 
 class _TransposeByPhases:
-    """`call` of a Keras transposed convolution (2D or 3D), computed per output
-    phase where `_use_reformulation` says so; Keras' own op otherwise."""
+    """`call` of a Keras transposed convolution (2D or 3D), computed as
+    stride-1 convolutions per output phase where that is faster (JAX), Keras'
+    own op otherwise; same weights and outputs.
+
+    Args:
+        formulation: "auto" (sub-pixel where JAX is slow, Keras' op
+            elsewhere), "native" or "reformulated".
+        Other arguments are those of the Keras layer.
+    """
 
     def __init__(self, *args, formulation: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
@@ -209,26 +216,12 @@ class _TransposeByPhases:
 
 @keras.saving.register_keras_serializable(package="physgan")
 class Conv2DTranspose(_TransposeByPhases, layers.Conv2DTranspose):
-    """`keras.layers.Conv2DTranspose`, computed as stride-1 convolutions per
-    output phase where that is faster (JAX); same weights and outputs.
-
-    Args:
-        formulation: "auto" (sub-pixel where JAX is slow, Keras' op
-            elsewhere), "native" or "reformulated".
-        Other arguments are those of `keras.layers.Conv2DTranspose`.
-    """
+    """`keras.layers.Conv2DTranspose` with a `formulation` argument: see `_TransposeByPhases`."""
 
 
 @keras.saving.register_keras_serializable(package="physgan")
 class Conv3DTranspose(_TransposeByPhases, layers.Conv3DTranspose):
-    """`keras.layers.Conv3DTranspose`, computed as stride-1 convolutions per
-    output phase where that is faster (JAX); same weights and outputs.
-
-    Args:
-        formulation: "auto" (sub-pixel where JAX is slow, Keras' op
-            elsewhere), "native" or "reformulated".
-        Other arguments are those of `keras.layers.Conv3DTranspose`.
-    """
+    """`keras.layers.Conv3DTranspose` with a `formulation` argument: see `_TransposeByPhases`."""
 
 
 # === Strided convolution as a 2D convolution or a matrix product ===
