@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", help="zoo model name (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the models and the data sets they accept, then exit")
+    parser.add_argument("--list", action="store_true", help="list the models and the data sets they accept, and the trained presets with their data and held-out metrics, then exit")
     parser.add_argument("--summary", action="store_true", help="print the parameter count of every network of --model, then exit")
     parser.add_argument("--dataset", help="data set name (default: the model's first data set)")
     parser.add_argument("--particle", help="particle of a calorimeter data set (e.g. eplus, gamma)")
@@ -102,7 +102,9 @@ def main(argv=None) -> int:
 
     try:
         if args.list:
-            print(runner.describe_models())
+            from physgan.presets import describe_presets
+
+            print(runner.describe_models() + "\n\n" + describe_presets())
             return 0
         if args.resume and not args.model:
             from physgan.artifacts import read_run_config

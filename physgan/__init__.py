@@ -4,6 +4,8 @@
     physgan.list_models()
     model = physgan.get_model("mpd_wgan")
     model = physgan.load("runs/mpd_wgan-.../mpd_wgan.keras")
+    model = physgan.load("mpd_wgan_tpc")     # a trained preset (physgan.list_presets())
+    print(model.describe())
     events = model.sample(1000, seed=0)   # TPCEvents: events.amplitudes (1000, 8, 8) ADC counts
     events.write("tpc.csv.gz")            # in the data set's own format
 
@@ -21,6 +23,7 @@ _LAZY = {
     "save_model": "physgan.artifacts",
     "get_model": "physgan.registry",
     "list_models": "physgan.registry",
+    "list_presets": "physgan.presets",
     "register_model": "physgan.registry",
 }
 

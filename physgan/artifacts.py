@@ -37,9 +37,18 @@ def write_json(path: str | Path, obj) -> Path:
 
 
 def load(path: str | Path, compile: bool = True):
-    """Returns the model stored at `path` (`.keras`, or a legacy Keras 2 `.h5`)."""
+    """Returns the model stored at `path` (`.keras`, or a legacy Keras 2 `.h5`), or the
+    trained preset of that name (`physgan.list_presets()`, e.g. "mpd_wgan_tpc").
+
+    `.keras` files load in Keras' safe mode: nothing in the file runs as code.
+    """
+    from physgan.presets import get_preset, is_preset_name
     from physgan.registry import list_models
 
+    preset = None
+    if not Path(path).exists() and is_preset_name(str(path)):
+        preset = get_preset(str(path))
+        path = preset.path
     path = Path(path)
     if not path.exists():
         raise DataError(f"physgan: no model file at {path}")
@@ -50,7 +59,9 @@ def load(path: str | Path, compile: bool = True):
     if path.suffix != ".keras":
         raise DataError(f"physgan: {path.name} is neither a .keras nor a legacy .h5 model file")
     list_models()  # registers every zoo class with Keras' serialization
-    return keras.saving.load_model(path, compile=compile)
+    model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    vars(model)["preset"] = preset  # untracked: not a weight, not in the config
+    return model
 
 
 # --- run directories --------------------------------------------------------------

@@ -80,12 +80,15 @@ class Evaluation:
         catalogue: {name: style with .label, .log_x, .log_y} of the observables.
         matrix: observables -> (N, k) matrix for FPD/KPD and the high-level classifier.
         low_level: events -> (N, f) features of the low-level classifier.
+        extra_metrics: (reference, generated) -> {name: value} of metrics particular
+            to the data set (e.g. the MPD mean 8x8 response); None: none.
     """
 
     observables: Callable
     catalogue: dict
     matrix: Callable
     low_level: Callable
+    extra_metrics: Callable | None = None
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,23 @@ class LegacyGenerator(keras.Model):
         self.input_dims = [int(t.shape[-1]) for t in network.inputs]
         self.built = True
 
+    preset = None  # the `physgan.presets.Preset` it was loaded from, if any
+
     @property
     def dataset(self) -> str | None:
         """The data set whose events `sample()` returns (MPD generators), else None."""
         return "mpd_tpc" if self.kind.startswith("mpd_tpc") else None
+
+    @property
+    def takes_condition(self) -> bool:
+        """Whether `sample(condition=...)` applies."""
+        return self.kind in ("mpd_tpc_parametrized", "zdc_proton_vae_decoder")
+
+    def describe(self) -> str:
+        """Returns a few lines on what this generator is and what `sample()` returns."""
+        from physgan.presets import describe_model
+
+        return describe_model(self)
 
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)

@@ -122,6 +122,21 @@ class GenerativeModel(backend.TrainStep, keras.Model):
     default_epochs: int = 10
     dataset: str | None = None  # the data set whose events `sample()` returns
     generator_quantization = None
+    preset = None  # the `physgan.presets.Preset` it was loaded from, if any
+
+    @property
+    def takes_condition(self) -> bool:
+        """Whether `sample(condition=...)` applies: its data set has a condition."""
+        from physgan.datasets import get_dataset
+
+        return self.dataset is not None and get_dataset(self.dataset).condition is not None
+
+    def describe(self) -> str:
+        """Returns a few lines on what this model is: architecture and size, data set,
+        what `sample()` returns in which units, and, for a preset, its training and metrics."""
+        from physgan.presets import describe_model
+
+        return describe_model(self)
 
     # --- what subclasses define -------------------------------------------------
 

@@ -12,6 +12,7 @@ from physgan.datasets import load_training_data
 from physgan.errors import ConfigError, DataError
 from physgan.plots import plot_samples
 from physgan.plots.history import plot_history
+from physgan.presets import describe_entry
 
 
 def watch_run(
@@ -51,38 +52,6 @@ def watch_run(
     return paths
 
 
-HEADLINE_OBSERVABLES = ("energy_response", "fraction_layer_0", "fraction_layer_1", "fraction_layer_2",
-                        "shower_depth")
-
-
-def describe_shipped(name: str, entry: dict) -> str:
-    """Returns a few lines on one index.json entry: what was trained on what, and its held-out metrics."""
-    held = entry.get("held_out")
-    hours = (entry.get("train_seconds") or 0) / 3600
-    lines = [f"{name}: {entry['model']} on {entry['data']['file']}"
-             + (f" ({entry['particle']})" if entry.get("particle") else "")
-             + f", {entry.get('epochs')} epochs x {entry.get('steps_per_epoch')} steps"
-             + (f", {hours:.1f} h of training" if hours else "")
-             + f" on {(entry.get('trained_with') or {}).get('backend')}"
-             + (f"; generator {entry['generator_quantization']}" if entry.get("generator_quantization") else "")]
-    metrics = entry.get("metrics")
-    if not metrics:
-        return "\n".join(lines + ["  no metrics (exported without --metrics)"])
-    where = (f"the {held['events']} held-out events ({held['first_event']}..{held['of'] - 1})" if held
-             else f"{metrics.get('n_reference')} training events")
-    powers = metrics.get("separation_power", {})
-    lines.append(f"  on {where}: separation power "
-                 + ", ".join(f"{k} {powers[k]:.3f}" for k in HEADLINE_OBSERVABLES if k in powers))
-    if powers:
-        worst = max(powers, key=powers.get)
-        lines.append(f"  largest separation power: {worst} {powers[worst]:.3f}; FPD {metrics['fpd']:.1f}")
-    aucs = [f"{level.replace('_', '-')} {metrics[f'classifier_{level}']['auc']:.3f}"
-            for level in ("low_level", "high_level") if metrics.get(f"classifier_{level}")]
-    if aucs:
-        lines.append("  classifier AUC (real vs generated): " + ", ".join(aucs))
-    return "\n".join(lines)
-
-
 def shipped_models(saved_dir: str | Path = "saved_models", name: str | None = None) -> list[tuple[str, list[Path]]]:
     """Returns (description, figure paths) of each model in saved_dir/index.json, or of the one named."""
     index_path = Path(saved_dir) / "index.json"
@@ -94,5 +63,5 @@ def shipped_models(saved_dir: str | Path = "saved_models", name: str | None = No
         if not match:
             raise ConfigError(f"no shipped model {name!r} in {index_path}; there are: {', '.join(sorted(index))}")
         index = {match[0]: index[match[0]]}
-    return [(describe_shipped(n, entry), [Path(saved_dir) / f for f in entry.get("figures", [])])
+    return [(describe_entry(n, entry), [Path(saved_dir) / f for f in entry.get("figures", [])])
             for n, entry in sorted(index.items())]

@@ -31,6 +31,8 @@ def test_list_prints_models_and_data_sets():
     result = run("train.py", "--list")
     assert result.returncode == 0, result.stderr
     assert "mpd_wgan" in result.stdout and "mpd_tpc" in result.stdout
+    presets = result.stdout.split("trained presets")[1]
+    assert "calogan_eplus  calogan  calogan_eplus.h5  AUC low" in presets
 
 
 @pytest.mark.backend_free

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from physgan.data.calogan import CaloShowers, read_calogan, write_calogan
+from physgan.data.mpd import TPCEvents, read_digits_csv
 from physgan.errors import ConfigError
 from physgan.evaluate import evaluate
 from physgan.metrics.calo import OBSERVABLES, shower_observables
@@ -76,6 +77,23 @@ def test_distorted_showers_are_caught(halves):
     metrics = evaluate(shifted, reference, classifier=False, seed=0)
     assert metrics["separation_power"]["centre_x_layer_1"] > 0.5
     assert metrics["separation_power"]["centre_x_layer_0"] < 0.03
+
+
+def test_mpd_real_halves_pass_and_distorted_responses_are_caught(shared_data):
+    events = read_digits_csv(shared_data / "real/physgan/digits_unparameterized.csv")
+    train, held_out = events[:1500], events[-1500:]
+    metrics = evaluate(train, held_out, seed=0)
+    assert abs(metrics["classifier_low_level"]["auc"] - 0.5) < 0.07, metrics["classifier_low_level"]
+    assert max(metrics["separation_power"].values()) < 0.04, metrics["separation_power"]
+    assert metrics["extra"]["mean_response_l1"] < 0.1, metrics["extra"]
+    louder = TPCEvents(train.amplitudes * 1.3)
+    metrics = evaluate(louder, held_out, classifier=False, seed=0)
+    assert metrics["separation_power"]["amplitude_sum"] > 0.1
+    assert 0.12 < metrics["extra"]["mean_response_l1"] < 0.45, metrics["extra"]  # 30 % louder, up to sampling
+    later = TPCEvents(np.roll(train.amplitudes, 1, axis=2))  # one time bin later
+    metrics = evaluate(later, held_out, classifier=False, seed=0)
+    assert metrics["separation_power"]["time_mean"] > 0.5 and metrics["separation_power"]["pad_mean"] < 0.04
+    assert metrics["extra"]["mean_response_l1"] > 0.5
 
 
 def test_cli_prints_a_table_and_writes_metrics_and_figures(halves, tmp_path):

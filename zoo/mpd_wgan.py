@@ -170,6 +170,10 @@ class MPDWGAN(GenerativeModel):
     def required_inputs(self) -> tuple[str, ...]:
         return ("image", "angle") if self.parametrized else ("image",)
 
+    @property
+    def takes_condition(self) -> bool:
+        return self.parametrized
+
     def networks(self) -> dict:
         return {"generator": self.generator, "critic": self.critic}
 

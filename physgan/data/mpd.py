@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from physgan.data.base import Events
-from physgan.datasets import Condition, DataSet, TrainingData, register_dataset
+from physgan.datasets import Condition, DataSet, Evaluation, TrainingData, register_dataset
 from physgan.errors import ConfigError, DataError
 from physgan.fileio import atomic_path
 
@@ -201,6 +201,19 @@ def _figures(reference: TPCEvents, generated: TPCEvents, out_dir) -> list[Path]:
             plot_tpc_images(reference.amplitudes, generated.amplitudes, out_dir / "examples.png")]
 
 
+def _evaluation() -> Evaluation:
+    from physgan.metrics.mpd import (
+        TPC_OBSERVABLES,
+        mean_response_difference,
+        tpc_low_level_features,
+        tpc_observable_matrix,
+        tpc_observables,
+    )
+
+    return Evaluation(lambda events: tpc_observables(events.amplitudes), TPC_OBSERVABLES, tpc_observable_matrix,
+                      tpc_low_level_features, mean_response_difference)
+
+
 DATASET = register_dataset(DataSet(
     name="mpd_tpc",
     description="MPD NICA TPC responses, 8 pads x 8 time bins (PhysGAN digits.csv)",
@@ -214,4 +227,5 @@ DATASET = register_dataset(DataSet(
     output_suffixes=(".csv", ".csv.gz"),
     condition=Condition("track crossing angle", "degrees", "angle"),
     figures=_figures,
+    evaluation=_evaluation(),
 ))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from physgan.metrics.calo import Observable
+
 OBSERVABLE_LABELS = {
     "amplitude_sum": "amplitude sum [ADC counts]",
     "log_amplitude_sum": "sum of ln(amplitude)",
@@ -15,6 +17,7 @@ OBSERVABLE_LABELS = {
     "pad_time_covariance": "pad-time covariance [pad x bin]",
 }
 LOG_SCALE = {"amplitude_sum"}
+TPC_OBSERVABLES = {name: Observable(label, log_x=name in LOG_SCALE) for name, label in OBSERVABLE_LABELS.items()}
 
 
 def tpc_observables(amplitudes: np.ndarray) -> dict[str, np.ndarray]:
@@ -44,4 +47,30 @@ def tpc_observables(amplitudes: np.ndarray) -> dict[str, np.ndarray]:
         "pad_width": np.sqrt((weight * dp**2).sum(axis=(1, 2))),
         "time_width": np.sqrt((weight * dt**2).sum(axis=(1, 2))),
         "pad_time_covariance": (weight * dp * dt).sum(axis=(1, 2)),
+    }
+
+
+def tpc_observable_matrix(observables: dict[str, np.ndarray]) -> np.ndarray:
+    """Returns the observables as one (N, k) float64 array in `OBSERVABLE_LABELS` order,
+    the amplitude sum as ln(1 + sum) (FPD, KPD and the high-level classifier)."""
+    columns = [np.log1p(observables[name]) if name in LOG_SCALE else observables[name] for name in OBSERVABLE_LABELS]
+    return np.stack([np.asarray(c, "float64") for c in columns], axis=1)
+
+
+def tpc_low_level_features(events) -> np.ndarray:
+    """Returns the 64 cells of each event as ln(1 + amplitude) (the low-level classifier's input)."""
+    amplitudes = np.asarray(events.amplitudes, "float64")
+    return np.log1p(np.maximum(amplitudes, 0.0)).reshape(len(amplitudes), -1)
+
+
+def mean_response_difference(reference, generated) -> dict[str, float]:
+    """Returns how far the mean 8x8 response of `generated` is from `reference`'s
+    (TPCEvents): the summed |difference| of the per-cell mean amplitudes as a
+    fraction of the reference's mean amplitude sum, and the largest cell's relative difference."""
+    real = np.asarray(reference.amplitudes, "float64").mean(axis=0)
+    fake = np.asarray(generated.amplitudes, "float64").mean(axis=0)
+    occupied = real > 1e-3 * real.max()
+    return {
+        "mean_response_l1": float(np.abs(fake - real).sum() / real.sum()),
+        "mean_response_max_cell": float((np.abs(fake - real)[occupied] / real[occupied]).max()),
     }

@@ -1,0 +1,57 @@
+"""Trained presets: lookup by name, the unknown-name error, the listing, the index entries."""
+
+import json
+
+import pytest
+
+import physgan
+from physgan.errors import ConfigError, DataError
+from physgan.presets import describe_entry, describe_presets, get_preset, is_preset_name, list_presets, presets_dir
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.backend_free  # runs once, not per backend (tests/run_all.sh)
+
+
+def test_presets_are_the_shipped_models_with_provenance_and_metrics():
+    assert presets_dir() == REPO_ROOT / "saved_models"
+    presets = list_presets()
+    assert {"calogan_eplus", "calogan_gamma"} <= {p.name for p in presets}
+    for preset in presets:
+        entry = preset.entry
+        assert preset.path.is_file() and preset.path.stat().st_size == entry["bytes"] <= 60e6
+        assert len(entry["data"]["sha256"]) == 64 and entry["data"]["n_events"] > 0
+        assert entry["held_out"]["events"] > 0 and entry["train_seconds"] > 0
+        assert 0.5 <= entry["metrics"]["classifier_low_level"]["auc"] <= 1.0
+        assert preset.name in describe_presets() and preset.headline().startswith("AUC low")
+
+
+def test_names_and_paths_are_told_apart():
+    assert is_preset_name("mpd_wgan_tpc")
+    assert not is_preset_name("mpd_wgan_tpc.keras") and not is_preset_name("saved_models/mpd_wgan_tpc")
+
+
+def test_an_unknown_preset_is_refused_with_the_known_names():
+    with pytest.raises(ConfigError, match="no model file or preset named 'calogan_pion'; presets: .*calogan_eplus"):
+        physgan.load("calogan_pion")
+    with pytest.raises(DataError, match="no model file"):
+        physgan.load("calogan_pion.keras")  # a file name is not looked up as a preset
+
+
+def test_the_presets_folder_can_be_moved(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHYSGAN_PRESETS", str(tmp_path))
+    with pytest.raises(DataError, match="set PHYSGAN_PRESETS"):
+        list_presets()
+    assert "set PHYSGAN_PRESETS" in describe_presets()
+    entry = json.loads((REPO_ROOT / "saved_models" / "index.json").read_text())["calogan_eplus.keras"]
+    (tmp_path / "index.json").write_text(json.dumps({"shower.keras": entry}))
+    assert [p.name for p in list_presets()] == ["shower"]
+    with pytest.raises(DataError, match="indexed but .*shower.keras is missing"):
+        get_preset("shower")
+
+
+def test_an_entry_is_described_in_a_few_lines():
+    entry = json.loads((REPO_ROOT / "saved_models" / "index.json").read_text())["calogan_eplus.keras"]
+    text = describe_entry("calogan_eplus", entry)
+    assert text.startswith("calogan_eplus: calogan on calogan_eplus.h5 (eplus)")
+    assert f"the {entry['held_out']['events']} held-out events" in text and "classifier AUC" in text
+    assert len(text.splitlines()) == 4
