@@ -95,8 +95,16 @@ def read_run_config(run_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def run_model_file(run_dir: str | Path, config: dict) -> Path:
-    """Returns a run's final model file, else its last checkpoint; DataError before the first epoch."""
+def run_model_file(run_dir: str | Path, config: dict, epoch: int | None = None) -> Path:
+    """Returns a run's final model file, else its last checkpoint; DataError before the first epoch.
+    With `epoch`, the checkpoint kept after that epoch (train.py --keep-every)."""
+    if epoch is not None:
+        kept = Path(run_dir) / "checkpoints" / f"epoch-{epoch:04d}.keras"
+        if not kept.exists():
+            epochs = sorted(int(p.stem.split("-")[1]) for p in kept.parent.glob("epoch-*.keras"))
+            raise DataError(f"physgan: {run_dir} kept no checkpoint of epoch {epoch} "
+                            f"(kept: {', '.join(map(str, epochs)) or 'none; train with --keep-every N'})")
+        return kept
     final = Path(run_dir) / f"{config['model']}.keras"
     if final.exists():
         return final

@@ -48,16 +48,18 @@ def _shipped_metrics(path, out: Path) -> tuple[dict | None, list[str]]:
 
 
 def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
-                 metrics: str | Path | None = None) -> Path:
-    """Returns `out` after writing the run's final model there and indexing it."""
+                 metrics: str | Path | None = None, epoch: int | None = None) -> Path:
+    """Returns `out` after writing the run's final model (or the checkpoint it kept after
+    `epoch`) there and indexing it."""
     import physgan
-    from physgan.artifacts import read_run_config, save_model, write_json
+    from physgan.artifacts import read_run_config, run_model_file, save_model, write_json
     from physgan.datasets import file_sha256
     from physgan.errors import ConfigError
 
     run_dir, out = Path(run_dir), Path(out)
     config = read_run_config(run_dir)
-    model = physgan.load(run_dir / f"{config['model']}.keras", compile=False)
+    source = run_dir / f"{config['model']}.keras" if epoch is None else run_model_file(run_dir, config, epoch)
+    model = physgan.load(source, compile=False)
     if quantize:
         if not hasattr(model, "quantize_generator"):
             raise ConfigError(f"model {config['model']!r} has no generator quantization")
@@ -73,7 +75,8 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
         "model_config": model.get_config(),
         "data": {"file": Path(config["data_path"]).name, "sha256": config["data_sha256"],
                  "n_events": config["n_events"]},
-        "epochs": config.get("epochs_done"),
+        "epochs": config.get("epochs_done") if epoch is None else epoch,
+        "epochs_trained": config.get("epochs_done"),
         "batch_size": config.get("batch_size"),
         "steps_per_epoch": config.get("steps_per_epoch"),
         "held_out": config.get("holdout"),
@@ -98,13 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("run_dir", help="finished training run directory (holds config.json and MODEL.keras)")
     parser.add_argument("--out", required=True, help="the .keras file to write (its folder gets index.json)")
     parser.add_argument("--quantize", choices=("int8", "float8"), help="quantize the generator's Dense layers")
+    parser.add_argument("--epoch", type=int, help="export the checkpoint kept after this epoch (train.py --keep-every) instead of the final model")
     parser.add_argument("--metrics", help="metrics.json of `python -m physgan.evaluate` to store in the index")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend used for the export")
     return parser
 
 
 def _run(args: argparse.Namespace) -> None:
-    path = export_model(args.run_dir, args.out, args.quantize, args.metrics)
+    path = export_model(args.run_dir, args.out, args.quantize, args.metrics, args.epoch)
     print(f"physgan: exported {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -109,6 +109,8 @@ def describe_entry(name: str, entry: dict) -> str:
     lines = [f"{name}: {entry['model']} on {entry['data']['file']}"
              + (f" ({entry['particle']})" if entry.get("particle") else "")
              + f", {entry.get('epochs')} epochs x {entry.get('steps_per_epoch')} steps"
+             + (f" (picked of {entry['epochs_trained']})" if entry.get("epochs_trained", entry.get("epochs"))
+                != entry.get("epochs") else "")
              + (f", {minutes:.0f} min of training" if minutes >= 1 else "")
              + f" on {(entry.get('trained_with') or {}).get('backend')}"
              + (f"; generator {entry['generator_quantization']}" if entry.get("generator_quantization") else "")]

@@ -55,3 +55,16 @@ def test_an_entry_is_described_in_a_few_lines():
     assert text.startswith("calogan_eplus: calogan on calogan_eplus.h5 (eplus)")
     assert f"the {entry['held_out']['events']} held-out events" in text and "classifier AUC" in text
     assert len(text.splitlines()) == 4
+
+
+def test_a_kept_checkpoint_is_found_by_epoch(tmp_path):
+    from physgan.artifacts import run_model_file
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "epoch-0050.keras").write_bytes(b"")
+    config = {"model": "mpd_wgan"}
+    assert run_model_file(tmp_path, config, 50) == tmp_path / "checkpoints" / "epoch-0050.keras"
+    with pytest.raises(DataError, match="kept no checkpoint of epoch 60 \\(kept: 50\\)"):
+        run_model_file(tmp_path, config, 60)
+    entry = json.loads((REPO_ROOT / "saved_models" / "index.json").read_text())["calogan_eplus.keras"]
+    assert "(picked of 90)" in describe_entry("x", {**entry, "epochs": 30, "epochs_trained": 90})

@@ -31,3 +31,10 @@ def test_load_errors_name_the_problem(tmp_path):
     other.write_text("x")
     with pytest.raises(DataError, match="neither a .keras nor a legacy .h5"):
         physgan.load(other)
+
+
+def test_describe_says_what_a_model_is_and_what_it_samples():
+    text = physgan.get_model("mpd_wgan").describe()
+    assert text.splitlines()[0] == "mpd_wgan (MPDWGAN): 99,498 parameters (generator 43,177, critic 56,321)"
+    assert "amplitudes (N, 8, 8) [pad, time] in ADC counts" in text and "condition: none" in text
+    assert "condition: track crossing angle [degrees]" in physgan.get_model("mpd_wgan_param").describe()
