@@ -3,6 +3,8 @@ state), optionally with an int8 generator, plus an entry in the index.
 
     python -m physgan.export runs/calogan-eplus-.../ --quantize int8 \\
         --out saved_models/calogan_eplus.keras --metrics eval/metrics.json
+    python -m physgan.export RUN --epoch 700:800:10 --out saved_models/mpd_wgan_tpc.keras
+        # the average of the 11 checkpoints kept after epochs 700, 710, ..., 800
 
 The index (`index.json` beside the exported file) records, per file, the
 model and its config, the training data (path, SHA-256, events), the held-out
@@ -47,19 +49,57 @@ def _shipped_metrics(path, out: Path) -> tuple[dict | None, list[str]]:
     return metrics, figures
 
 
-def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
-                 metrics: str | Path | None = None, epoch: int | None = None) -> Path:
-    """Returns `out` after writing the run's final model (or the checkpoint it kept after
-    `epoch`) there and indexing it."""
+def parse_epochs(specs: list[str]) -> list[int]:
+    """Returns the epochs of `--epoch` arguments: numbers, or FIRST:LAST:STEP ranges (LAST included)."""
+    from physgan.errors import ConfigError
+
+    epochs = []
+    for spec in specs:
+        try:
+            parts = [int(p) for p in spec.split(":")]
+        except ValueError:
+            raise ConfigError(f"--epoch {spec}: give epoch numbers or FIRST:LAST:STEP") from None
+        if len(parts) == 1:
+            epochs.append(parts[0])
+        elif len(parts) == 3 and parts[2] > 0 and parts[1] >= parts[0]:
+            epochs += list(range(parts[0], parts[1] + 1, parts[2]))
+        else:
+            raise ConfigError(f"--epoch {spec}: a range is FIRST:LAST:STEP with LAST >= FIRST and STEP > 0")
+    return sorted(set(epochs))
+
+
+def averaged_checkpoints(run_dir: Path, config: dict, epochs: list[int]):
+    """Returns the model of the first kept checkpoint of `epochs` with every float weight
+    replaced by its mean over all of them (Polyak averaging of GAN checkpoints,
+    arXiv:1806.04498: it damps the epoch-to-epoch swings of adversarial training)."""
+    import keras
+    import numpy as np
+
     import physgan
-    from physgan.artifacts import read_run_config, run_model_file, save_model, write_json
+    from physgan.artifacts import run_model_file
+
+    models = [physgan.load(run_model_file(run_dir, config, epoch), compile=False) for epoch in epochs]
+    for i, variable in enumerate(models[0].weights):
+        if "float" in str(variable.dtype):
+            variable.assign(np.mean([keras.ops.convert_to_numpy(m.weights[i]) for m in models], axis=0))
+    return models[0]
+
+
+def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
+                 metrics: str | Path | None = None, epochs: list[int] | None = None) -> Path:
+    """Returns `out` after writing the run's final model there and indexing it; with
+    `epochs`, the checkpoint kept after that epoch, or the average of several."""
+    import physgan
+    from physgan.artifacts import read_run_config, save_model, write_json
     from physgan.datasets import file_sha256
     from physgan.errors import ConfigError
 
     run_dir, out = Path(run_dir), Path(out)
     config = read_run_config(run_dir)
-    source = run_dir / f"{config['model']}.keras" if epoch is None else run_model_file(run_dir, config, epoch)
-    model = physgan.load(source, compile=False)
+    if epochs:
+        model = averaged_checkpoints(run_dir, config, epochs)
+    else:
+        model = physgan.load(run_dir / f"{config['model']}.keras", compile=False)
     if quantize:
         if not hasattr(model, "quantize_generator"):
             raise ConfigError(f"model {config['model']!r} has no generator quantization")
@@ -75,8 +115,9 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
         "model_config": model.get_config(),
         "data": {"file": Path(config["data_path"]).name, "sha256": config["data_sha256"],
                  "n_events": config["n_events"]},
-        "epochs": config.get("epochs_done") if epoch is None else epoch,
+        "epochs": max(epochs) if epochs else config.get("epochs_done"),
         "epochs_trained": config.get("epochs_done"),
+        "averaged_epochs": epochs if epochs and len(epochs) > 1 else None,
         "batch_size": config.get("batch_size"),
         "steps_per_epoch": config.get("steps_per_epoch"),
         "held_out": config.get("holdout"),
@@ -101,14 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("run_dir", help="finished training run directory (holds config.json and MODEL.keras)")
     parser.add_argument("--out", required=True, help="the .keras file to write (its folder gets index.json)")
     parser.add_argument("--quantize", choices=("int8", "float8"), help="quantize the generator's Dense layers")
-    parser.add_argument("--epoch", type=int, help="export the checkpoint kept after this epoch (train.py --keep-every) instead of the final model")
+    parser.add_argument("--epoch", nargs="+", metavar="N", help="export the checkpoint kept after epoch N (train.py --keep-every) instead of the final model; several epochs, or FIRST:LAST:STEP, export the average of their weights (Polyak averaging, arXiv:1806.04498)")
     parser.add_argument("--metrics", help="metrics.json of `python -m physgan.evaluate` to store in the index")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend used for the export")
     return parser
 
 
 def _run(args: argparse.Namespace) -> None:
-    path = export_model(args.run_dir, args.out, args.quantize, args.metrics, args.epoch)
+    path = export_model(args.run_dir, args.out, args.quantize, args.metrics, parse_epochs(args.epoch or []))
     print(f"physgan: exported {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -111,6 +111,8 @@ def describe_entry(name: str, entry: dict) -> str:
              + f", {entry.get('epochs')} epochs x {entry.get('steps_per_epoch')} steps"
              + (f" (picked of {entry['epochs_trained']})" if entry.get("epochs_trained", entry.get("epochs"))
                 != entry.get("epochs") else "")
+             + (f", weights averaged over {len(entry['averaged_epochs'])} checkpoints of epochs "
+                f"{entry['averaged_epochs'][0]}-{entry['averaged_epochs'][-1]}" if entry.get("averaged_epochs") else "")
              + (f", {minutes:.0f} min of training" if minutes >= 1 else "")
              + f" on {(entry.get('trained_with') or {}).get('backend')}"
              + (f"; generator {entry['generator_quantization']}" if entry.get("generator_quantization") else "")]

@@ -66,6 +66,8 @@ def test_log_images_invert():
     images = to_log_images(amplitudes)
     assert images.shape == (2, 8, 8, 1) and images[0, 3, 4, 0] == pytest.approx(np.log(250.0))
     np.testing.assert_allclose(from_log_images(images), amplitudes, rtol=1e-6)
+    images[1, 0, 0] = 14.0  # a generator's overshoot: 1.2e6 counts
+    assert from_log_images(images)[1, 0, 0] == pytest.approx(40950.0, rel=1e-5)  # the ADC saturates
 
 
 def test_observables_of_a_known_event():

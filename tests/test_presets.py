@@ -68,3 +68,20 @@ def test_a_kept_checkpoint_is_found_by_epoch(tmp_path):
         run_model_file(tmp_path, config, 60)
     entry = json.loads((REPO_ROOT / "saved_models" / "index.json").read_text())["calogan_eplus.keras"]
     assert "(picked of 90)" in describe_entry("x", {**entry, "epochs": 30, "epochs_trained": 90})
+
+
+def test_exported_checkpoints_are_averaged_weight_by_weight(tmp_path):
+    import numpy as np
+
+    from physgan.export import averaged_checkpoints, parse_epochs
+
+    assert parse_epochs(["700:720:10", "5"]) == [5, 700, 710, 720]
+    with pytest.raises(ConfigError, match="--epoch 9:1:1: a range is FIRST:LAST:STEP"):
+        parse_epochs(["9:1:1"])
+    (tmp_path / "checkpoints").mkdir()
+    models = [physgan.get_model("mpd_wgan", seed=seed) for seed in (1, 2)]
+    for epoch, model in enumerate(models, start=1):
+        physgan.save_model(model, tmp_path / "checkpoints" / f"epoch-{epoch:04d}.keras")
+    average = averaged_checkpoints(tmp_path, {"model": "mpd_wgan"}, [1, 2])
+    for got, a, b in zip(average.generator.get_weights(), *(m.generator.get_weights() for m in models)):
+        np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)

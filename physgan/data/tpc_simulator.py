@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import ndtr
 
-from physgan.data.mpd import TPCEvents, write_digits_csv
+from physgan.data.mpd import SATURATION_ADC, TPCEvents, write_digits_csv
 
 N_PADS, N_TIME_BINS = 7, 8
 
@@ -56,7 +56,7 @@ class TPCSettings:
     adc_per_electron: float = 32.0       # gain x electronics, in ADC counts
     noise_adc: float = 0.3
     threshold_adc: float = 1.0
-    saturation_adc: float = 40950.0
+    saturation_adc: float = SATURATION_ADC
 
 
 def _cluster_sizes(rng, n, max_size):
