@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def test_list_prints_models_and_data_sets():
     assert result.returncode == 0, result.stderr
     assert "mpd_wgan" in result.stdout and "mpd_tpc" in result.stdout
     presets = result.stdout.split("trained presets")[1]
-    assert "calogan_eplus  calogan  calogan_eplus.h5  AUC low" in presets
+    assert re.search(r"calogan_eplus +calogan +calogan_eplus.h5 +AUC low", presets), presets
+    assert re.search(r"mpd_wgan_tpc +mpd_wgan +digits_unparameterized.csv +AUC low", presets), presets
 
 
 @pytest.mark.backend_free
