@@ -98,6 +98,8 @@ class LegacyGenerator(keras.Model):
     log(1 + photons) 56x30), or `generic` (raw outputs, N(0,1) inputs).
     """
 
+    preset = None  # the `physgan.presets.Preset` it was loaded from, if any
+
     def __init__(self, network: keras.Model, kind: str = "generic", source: str = "", **kwargs):
         super().__init__(**kwargs)
         self.network = network
@@ -105,8 +107,6 @@ class LegacyGenerator(keras.Model):
         self.source = source
         self.input_dims = [int(t.shape[-1]) for t in network.inputs]
         self.built = True
-
-    preset = None  # the `physgan.presets.Preset` it was loaded from, if any
 
     @property
     def dataset(self) -> str | None:
