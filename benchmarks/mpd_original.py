@@ -84,8 +84,8 @@ def main() -> int:
         ours, reference = held_out_comparison(args.run, seed=args.seed)
         data = Path(args.data or read_run_config(args.run)["data_path"])
     else:
-        ours, reference = shipped_comparison(args.model, args.data, seed=args.seed)
-        data = shipped_entry(args.model, args.data)[2]
+        model_path, _, data = shipped_entry(args.model, args.data)
+        ours, reference = shipped_comparison(model_path, data, seed=args.seed)
     columns = {"physgan (ours)": ours}
     for name in ORIGINALS:
         original = physgan.load(Path(args.originals or data.parent) / name)

@@ -41,13 +41,23 @@ class Preset:
     def headline(self) -> str:
         """Returns the held-out metrics in one line (classifier AUCs, worst separation power)."""
         metrics = self.entry.get("metrics") or {}
-        parts = [f"AUC {level.split('_')[0]} {metrics[f'classifier_{level}']['auc']:.2f}"
-                 for level in ("low_level", "high_level") if metrics.get(f"classifier_{level}")]
-        powers = metrics.get("separation_power") or {}
-        if powers:
-            worst = max(powers, key=powers.get)
-            parts.append(f"max sep. power {powers[worst]:.3f} ({worst})")
+        parts = [f"AUC {level.split('-')[0]} {auc:.2f}" for level, auc in _classifier_aucs(metrics)]
+        worst = _largest_separation_power(metrics)
+        if worst:
+            parts.append(f"max sep. power {worst[1]:.3f} ({worst[0]})")
         return ", ".join(parts) or "no metrics"
+
+
+def _classifier_aucs(metrics: dict) -> list[tuple[str, float]]:
+    """Returns [("low-level", auc), ("high-level", auc)] of the classifiers an evaluation ran."""
+    return [(level.replace("_", "-"), metrics[f"classifier_{level}"]["auc"])
+            for level in ("low_level", "high_level") if metrics.get(f"classifier_{level}")]
+
+
+def _largest_separation_power(metrics: dict) -> tuple[str, float] | None:
+    """Returns (observable, separation power) of the worst-modelled observable, None without any."""
+    powers = metrics.get("separation_power") or {}
+    return max(powers.items(), key=lambda kv: kv[1]) if powers else None
 
 
 def presets_dir() -> Path:
@@ -57,18 +67,15 @@ def presets_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "saved_models"
 
 
-def _index(folder: Path) -> dict:
+def list_presets(folder: str | Path | None = None) -> list[Preset]:
+    """Returns the shipped models of the presets folder (or of `folder`), sorted by name."""
+    folder = Path(folder) if folder is not None else presets_dir()
     path = folder / "index.json"
     if not path.exists():
-        raise DataError(f"physgan: no presets: {path} does not exist (set PHYSGAN_PRESETS to a folder "
-                        "written by python -m physgan.export)")
-    return json.loads(path.read_text())
-
-
-def list_presets() -> list[Preset]:
-    """Returns the shipped models of the presets folder, sorted by name."""
-    folder = presets_dir()
-    return [Preset(Path(file).stem, folder / file, entry) for file, entry in sorted(_index(folder).items())
+        raise DataError(f"physgan: no presets: {path} does not exist (python -m physgan.export writes it; "
+                        "set PHYSGAN_PRESETS to a folder it wrote)")
+    index = json.loads(path.read_text())
+    return [Preset(Path(file).stem, folder / file, entry) for file, entry in sorted(index.items())
             if file.endswith(".keras")]
 
 
@@ -124,13 +131,12 @@ def describe_entry(name: str, entry: dict) -> str:
     powers = metrics.get("separation_power", {})
     headline = [k for k in HEADLINE_OBSERVABLES if k in powers] or sorted(powers)[:5]
     lines.append(f"  on {where}: separation power " + ", ".join(f"{k} {powers[k]:.3f}" for k in headline))
-    if powers:
-        worst = max(powers, key=powers.get)
-        lines.append(f"  largest separation power: {worst} {powers[worst]:.3f}; FPD {metrics['fpd']:.3g}")
-    aucs = [f"{level.replace('_', '-')} {metrics[f'classifier_{level}']['auc']:.3f}"
-            for level in ("low_level", "high_level") if metrics.get(f"classifier_{level}")]
+    worst = _largest_separation_power(metrics)
+    if worst:
+        lines.append(f"  largest separation power: {worst[0]} {worst[1]:.3f}; FPD {metrics['fpd']:.3g}")
+    aucs = _classifier_aucs(metrics)
     if aucs:
-        lines.append("  classifier AUC (real vs generated): " + ", ".join(aucs))
+        lines.append("  classifier AUC (real vs generated): " + ", ".join(f"{level} {auc:.3f}" for level, auc in aucs))
     return "\n".join(lines)
 
 

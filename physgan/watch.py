@@ -3,16 +3,15 @@ and figures of the shipped models."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import physgan
 from physgan.artifacts import newest_run_dir, read_run_config, run_model_file
 from physgan.datasets import load_training_data
-from physgan.errors import ConfigError, DataError
+from physgan.errors import ConfigError
 from physgan.plots import plot_samples
 from physgan.plots.history import plot_history
-from physgan.presets import describe_entry
+from physgan.presets import describe_entry, list_presets
 
 
 def watch_run(
@@ -54,14 +53,12 @@ def watch_run(
 
 def shipped_models(saved_dir: str | Path = "saved_models", name: str | None = None) -> list[tuple[str, list[Path]]]:
     """Returns (description, figure paths) of each model in saved_dir/index.json, or of the one named."""
-    index_path = Path(saved_dir) / "index.json"
-    if not index_path.exists():
-        raise DataError(f"physgan: {index_path} does not exist (python -m physgan.export writes it)")
-    index = json.loads(index_path.read_text())
+    presets = list_presets(saved_dir)
     if name is not None:
-        match = [n for n in index if name in (n, Path(n).stem)]
+        match = [p for p in presets if name in (p.path.name, p.name)]
         if not match:
-            raise ConfigError(f"no shipped model {name!r} in {index_path}; there are: {', '.join(sorted(index))}")
-        index = {match[0]: index[match[0]]}
-    return [(describe_entry(n, entry), [Path(saved_dir) / f for f in entry.get("figures", [])])
-            for n, entry in sorted(index.items())]
+            raise ConfigError(f"no shipped model {name!r} in {Path(saved_dir) / 'index.json'}; "
+                              f"there are: {', '.join(p.path.name for p in presets)}")
+        presets = match[:1]
+    return [(describe_entry(p.path.name, p.entry), [Path(saved_dir) / f for f in p.entry.get("figures", [])])
+            for p in presets]
