@@ -11,10 +11,14 @@ events for the same conditions (incident energies).
 Prints a table of the separation power of every observable, FPD and KPD on
 the observables (with uncertainties), and the classifier AUCs (low-level on
 cells / E_incident, high-level on the observables); writes metrics.json and
-the figures into --out. Both files are in the CaloGAN HDF5 layout, both in
-the ILD Getting High layout (30x30x30 showers; 3D observables and profiles), or
-both MPD TPC digits CSV (8x8 pad x time responses; the original notebooks'
-observables and the mean response).
+the figures into --out. Both files are of one data set with an evaluation suite:
+- calogan: the CaloGAN HDF5 layout (the paper's shower shapes);
+- ild: the ILD Getting High layout (30x30x30 showers; 3D observables and profiles);
+- mpd_tpc: MPD TPC digits CSV (8x8 pad x time responses; the original notebooks'
+  observables and the mean response);
+- zdc: ZDC responses (44x44 photon counts; CorrVAE's 9 properties, the mean response);
+- digits, mnist, larcv: single-channel images (intensity, hits, centroids and widths,
+  the mean image; for labelled digits a digit classifier's confidence and diversity).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def _suite(reference, generated):
 def evaluate(generated, reference, out_dir: str | Path | None = None, classifier: bool = True,
              seed: int = 0, log=print) -> dict:
     """Returns the metrics of `generated` against `reference` (events of one data set
-    with an evaluation suite: CaloShowers, IldShowers); with `out_dir`, also writes
+    with an evaluation suite: CaloShowers, IldShowers, TPCEvents, ZdcData, images); with `out_dir`, also writes
     metrics.json and the figures there."""
     from physgan.metrics.classifier import classifier_auc
     from physgan.metrics.distances import (
@@ -150,7 +154,8 @@ def held_out_comparison(run_dir: str | Path, max_events: int | None = None, seed
 def shipped_entry(model: str | Path, data: str | Path | None = None) -> tuple[Path, dict, Path]:
     """Returns (model file, index entry, data file) of a model exported by `python -m
     physgan.export` (a path, or a preset name): `data` by default is the file of the
-    entry's name in $PHYSGAN_SHARED_DATA or a folder below it."""
+    entry's name that physgan bundles (its own samples, scikit-learn's digits) or that
+    $PHYSGAN_SHARED_DATA or a folder below it holds."""
     from physgan.presets import get_preset, is_preset_name
 
     model_path = Path(model)
@@ -163,6 +168,8 @@ def shipped_entry(model: str | Path, data: str | Path | None = None) -> tuple[Pa
     if not entry.get("held_out"):
         raise ConfigError(f"{model_path.name} was trained without held-out events (train.py --holdout N)")
     if not data:
+        data = _bundled_data(entry)
+    if not data:
         shared = os.environ.get("PHYSGAN_SHARED_DATA")
         found = sorted(Path(shared).rglob(entry["data"]["file"])) if shared else []
         if not found:
@@ -170,6 +177,14 @@ def shipped_entry(model: str | Path, data: str | Path | None = None) -> tuple[Pa
                               "(or set PHYSGAN_SHARED_DATA to a folder holding it)")
         data = min(found, key=lambda p: len(p.parts))
     return model_path, entry, Path(data)
+
+
+def _bundled_data(entry: dict) -> Path | None:
+    """Returns the data file of the data set's bundled sample when the entry was trained on it."""
+    from physgan.datasets import get_dataset
+
+    source = get_dataset(entry["dataset"]).training_data(None, 1, entry.get("particle")).source
+    return source if source.name == entry["data"]["file"] else None
 
 
 def shipped_comparison(model: str | Path, data: str | Path | None = None, max_events: int | None = None,

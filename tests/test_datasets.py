@@ -9,6 +9,7 @@ import pytest
 import physgan
 from physgan import datasets
 from physgan.data.calogan import CaloShowers, read_calogan
+from physgan.data.codes import CodeVectors
 from physgan.data.mpd import TPCEvents, read_digits_csv
 from physgan.data.zdc import ZdcData
 from physgan.errors import ConfigError, DataError
@@ -94,8 +95,9 @@ def test_zdc_is_a_data_set_declared_in_one_module():
     assert data.inputs["image"].shape == (16, 44, 44, 1)
     assert data.inputs["properties"].shape == (16, 9) and data.inputs["properties"].max() <= 1
     assert isinstance(data.reference, ZdcData) and "scaler" in data.model_options
-    with pytest.raises(DataError, match="zdc data set has no evaluation suite yet"):
-        evaluate(data.reference, data.reference)
+    codes = CodeVectors(np.zeros((4, 3)))
+    with pytest.raises(DataError, match="codes data set has no evaluation suite yet .*zdc"):
+        evaluate(codes, codes)
 
 
 def test_format_modules_import_no_other_format_module():

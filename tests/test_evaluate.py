@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from physgan.data.calogan import CaloShowers, read_calogan, write_calogan
+from physgan.data.digits import DigitImages, read_digits
+from physgan.data.images import digits_source
 from physgan.data.mpd import TPCEvents, read_digits_csv
+from physgan.data.zdc import PROPERTY_NAMES, ZdcData, read_zdc
+from physgan.data.zdc import bundled_sample_path as zdc_sample
 from physgan.errors import ConfigError
 from physgan.evaluate import evaluate
 from physgan.metrics.calo import OBSERVABLES, shower_observables
@@ -94,6 +98,40 @@ def test_mpd_real_halves_pass_and_distorted_responses_are_caught(shared_data):
     metrics = evaluate(later, held_out, classifier=False, seed=0)
     assert metrics["separation_power"]["time_mean"] > 0.5 and metrics["separation_power"]["pad_mean"] < 0.04
     assert metrics["extra"]["mean_response_l1"] > 0.5
+
+
+def test_zdc_real_halves_pass_and_distorted_responses_are_caught():
+    events = read_zdc(zdc_sample(), max_events=3000)
+    train, held_out = events[:1500], events[1500:]
+    metrics = evaluate(train, held_out, seed=0)
+    assert set(metrics["separation_power"]) == set(PROPERTY_NAMES)
+    assert abs(metrics["classifier_low_level"]["auc"] - 0.5) < 0.07, metrics["classifier_low_level"]
+    assert max(metrics["separation_power"].values()) < 0.04, metrics["separation_power"]
+    assert metrics["extra"]["mean_response_l1"] < 0.1, metrics["extra"]
+    brighter = ZdcData(np.round(train.images * 1.3), train.properties)  # the requested properties are ignored
+    metrics = evaluate(brighter, held_out, classifier=False, seed=0)
+    assert metrics["separation_power"]["sum"] > 0.1 and metrics["separation_power"]["centre_x"] < 0.04
+    assert metrics["extra"]["mean_response_l1"] > 0.2, metrics["extra"]
+    moved = ZdcData(np.roll(train.images, 3, axis=2))  # 3 pixels to the right
+    metrics = evaluate(moved, held_out, classifier=False, seed=0)
+    assert metrics["separation_power"]["centre_x"] > 0.1 and metrics["separation_power"]["centre_y"] < 0.04
+
+
+def test_digit_halves_pass_and_distorted_digits_are_caught():
+    digits = read_digits(digits_source())
+    assert len(digits) == 1797 and digits.labels is not None
+    train, held_out = digits[0::2], digits[1::2]  # interleaved: the file is ordered by writer
+    metrics = evaluate(train, held_out, classifier=False, seed=0)
+    assert max(metrics["separation_power"].values()) < 0.06, metrics["separation_power"]
+    extra = metrics["extra"]
+    assert extra["mean_image_l1"] < 0.06 and extra["digit_confidence"] > 0.8 and extra["digit_diversity"] > 9.5, extra
+    moved = DigitImages(np.roll(train.images, 1, axis=2))  # one pixel to the right
+    metrics = evaluate(moved, held_out, classifier=False, seed=0)
+    assert metrics["separation_power"]["x_mean"] > 0.3 and metrics["separation_power"]["y_mean"] < 0.06
+    assert metrics["extra"]["mean_image_l1"] > 0.3
+    noise = DigitImages(np.random.default_rng(0).uniform(0, 16, train.images.shape).astype("float32"))
+    metrics = evaluate(noise, held_out, classifier=False, seed=0)
+    assert metrics["extra"]["digit_confidence"] < 0.6 and metrics["separation_power"]["n_hit"] > 0.5
 
 
 def test_cli_prints_a_table_and_writes_metrics_and_figures(halves, tmp_path):

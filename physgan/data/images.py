@@ -39,6 +39,7 @@ from physgan.fileio import atomic_path, load_numpy, open_hdf5
 NORMALISE_MODES = ("tanh", "unit", "none")
 DIGITS_MAX_INK = 16.0   # sklearn digits: on-pixels of 4x4 blocks of a 32x32 bitmap, 0..16
 MNIST_MAX_GREY = 255.0
+SKLEARN_DIGITS_FILE = "digits.csv.gz"  # in sklearn/datasets/data/
 IMAGES_NAME, LABELS_NAME, KIND_NAME = "images", "labels", "kind"
 SPARSE_KEYS = ("image_shape", "n_pixels", "pixel_index", "charge")
 IMAGE_SUFFIXES = (".h5", ".hdf5", ".npy", ".npz")
@@ -213,7 +214,7 @@ def _sklearn_digits():
 def digits_source() -> Path:
     """Returns the path of scikit-learn's bundled digits file (sklearn/datasets/data/digits.csv.gz)."""
     datasets = _sklearn_digits()
-    path = Path(datasets.__file__).resolve().parent / "data" / "digits.csv.gz"
+    path = Path(datasets.__file__).resolve().parent / "data" / SKLEARN_DIGITS_FILE
     if not path.is_file():
         raise DataError(f"physgan: scikit-learn's digits file {path} is missing; reinstall scikit-learn")
     return path
@@ -456,6 +457,7 @@ def image_dataset(events: type, description: str, file_kinds: str, recognise, re
     written by `write_images`, 64 samples drawn after every training epoch, the image
     figures (`sparse`: charge on a log colour scale)."""
     from physgan.datasets import DataSet
+    from physgan.metrics.images import image_evaluation
 
     return DataSet(
         name=events.dataset,
@@ -469,6 +471,7 @@ def image_dataset(events: type, description: str, file_kinds: str, recognise, re
         training_data=training_data,
         output_suffixes=(".npz", ".h5", ".hdf5"),
         figures=lambda reference, generated, out_dir: image_figures(reference, generated, out_dir, sparse=sparse),
+        evaluation=image_evaluation(),
         epoch_samples=64,
     )
 

@@ -359,6 +359,12 @@ def zdc_training_data(path, max_events: int | None, particle: str | None) -> Tra
                         data.properties.astype("float32"), options)
 
 
+def _evaluation():
+    from physgan.metrics.zdc import zdc_evaluation
+
+    return zdc_evaluation()
+
+
 def _figures(reference: ZdcData, generated: ZdcData, out_dir) -> list[Path]:
     from physgan.plots.zdc import plot_zdc
 
@@ -377,6 +383,7 @@ DATASET = register_dataset(DataSet(
     training_data=zdc_training_data,
     output_suffixes=(".npz", ".h5", ".hdf5"),
     figures=_figures,
+    evaluation=_evaluation(),
 ))
 
 

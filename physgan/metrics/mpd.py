@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from physgan.metrics.calo import Observable
+from physgan.metrics.images import mean_image_difference, observable_matrix
 
 OBSERVABLE_LABELS = {
     "amplitude_sum": "amplitude sum [ADC counts]",
@@ -53,8 +54,7 @@ def tpc_observables(amplitudes: np.ndarray) -> dict[str, np.ndarray]:
 def tpc_observable_matrix(observables: dict[str, np.ndarray]) -> np.ndarray:
     """Returns the observables as one (N, k) float64 array in `OBSERVABLE_LABELS` order,
     the amplitude sum as ln(1 + sum) (FPD, KPD and the high-level classifier)."""
-    columns = [np.log1p(observables[name]) if name in LOG_SCALE else observables[name] for name in OBSERVABLE_LABELS]
-    return np.stack([np.asarray(c, "float64") for c in columns], axis=1)
+    return observable_matrix(observables, OBSERVABLE_LABELS, LOG_SCALE)
 
 
 def tpc_low_level_features(events) -> np.ndarray:
@@ -67,10 +67,5 @@ def mean_response_difference(reference, generated) -> dict[str, float]:
     """Returns how far the mean 8x8 response of `generated` is from `reference`'s
     (TPCEvents): the summed |difference| of the per-cell mean amplitudes as a
     fraction of the reference's mean amplitude sum, and the largest cell's relative difference."""
-    real = np.asarray(reference.amplitudes, "float64").mean(axis=0)
-    fake = np.asarray(generated.amplitudes, "float64").mean(axis=0)
-    occupied = real > 1e-3 * real.max()
-    return {
-        "mean_response_l1": float(np.abs(fake - real).sum() / real.sum()),
-        "mean_response_max_cell": float((np.abs(fake - real)[occupied] / real[occupied]).max()),
-    }
+    l1, max_cell = mean_image_difference(reference.amplitudes, generated.amplitudes)
+    return {"mean_response_l1": l1, "mean_response_max_cell": max_cell}
