@@ -23,10 +23,10 @@ split, which is not recorded: they may have seen some of these held-out events.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
+
+from tables import add_table_flags, print_and_write, use_backend
 
 ORIGINALS = ("best_unparameterized.h5", "generator_500.h5")
 LOWER_IS_BETTER_NOTE = "lower is better everywhere; AUC 0.5 is indistinguishable"
@@ -68,13 +68,9 @@ def main() -> int:
     parser.add_argument("--run", help="instead of --model: a training run made with --holdout")
     parser.add_argument("--data", help="digits_unparameterized.csv (default: found in $PHYSGAN_SHARED_DATA)")
     parser.add_argument("--originals", help="folder of the original generators (default: the data file's folder)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax", "torch"))
-    parser.add_argument("--markdown", help="also write the table as Markdown to this file")
-    parser.add_argument("--json", help="also write every metric to this JSON file")
+    add_table_flags(parser)
     args = parser.parse_args()
-    os.environ["KERAS_BACKEND"] = args.backend
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    use_backend(args)
     import physgan
     from physgan.artifacts import read_run_config
     from physgan.data.mpd import read_digits_csv
@@ -94,11 +90,7 @@ def main() -> int:
     results = {name: evaluate(events, reference, seed=args.seed, log=lambda *_: None)
                for name, events in columns.items()}
     print(f"{len(reference)} held-out real events of {data.name}; {LOWER_IS_BETTER_NOTE}; * best generator")
-    print(format_table(results))
-    if args.markdown:
-        Path(args.markdown).write_text(format_table(results, markdown=True) + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=float) + "\n")
+    print_and_write(args, results, format_table)
     return 0
 
 

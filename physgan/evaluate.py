@@ -109,7 +109,7 @@ def format_table(metrics: dict) -> str:
         result = metrics.get(f"classifier_{level}")
         if result:
             lines.append(f"classifier ({level.replace('_', '-')}): AUC = {result['auc']:.3f}, "
-                         f"JSD = {result['jsd']:.3f} on {result['n_test']} test showers")
+                         f"JSD = {result['jsd']:.3f} on {result['n_test']} test events")
     return "\n".join(lines)
 
 

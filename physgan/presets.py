@@ -134,6 +134,9 @@ def describe_entry(name: str, entry: dict) -> str:
     worst = _largest_separation_power(metrics)
     if worst:
         lines.append(f"  largest separation power: {worst[0]} {worst[1]:.3f}; FPD {metrics['fpd']:.3g}")
+    extra = metrics.get("extra") or {}
+    if extra:
+        lines.append("  " + ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in extra.items()))
     aucs = _classifier_aucs(metrics)
     if aucs:
         lines.append("  classifier AUC (real vs generated): " + ", ".join(f"{level} {auc:.3f}" for level, auc in aucs))

@@ -55,6 +55,8 @@ def test_an_entry_is_described_in_a_few_lines():
     assert text.startswith("calogan_eplus: calogan on calogan_eplus.h5 (eplus)")
     assert f"the {entry['held_out']['events']} held-out events" in text and "classifier AUC" in text
     assert len(text.splitlines()) == 4
+    digits = {**entry, "metrics": {**entry["metrics"], "extra": {"mean_image_l1": 0.0738, "digit_diversity": 9.6965}}}
+    assert "  mean image l1 0.0738, digit diversity 9.7" in describe_entry("x", digits).splitlines()
 
 
 def test_a_kept_checkpoint_is_found_by_epoch(tmp_path):
