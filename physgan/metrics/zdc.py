@@ -3,9 +3,12 @@ and the evaluation suite of the zdc data set (`physgan.evaluate`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from physgan.data.zdc import PROPERTY_NAMES, PropertyScaler, ZdcData
+if TYPE_CHECKING:  # physgan.data.zdc builds its evaluation suite from this module: imported lazily
+    from physgan.data.zdc import PropertyScaler, ZdcData
 
 
 def property_control_errors(requested, generated: ZdcData, scaler: PropertyScaler | None = None) -> dict:
@@ -15,6 +18,8 @@ def property_control_errors(requested, generated: ZdcData, scaler: PropertyScale
     The dict maps a property name to {"mae": physical units, "mae_scaled": in the
     model's [0, 1] units (`scaler`, default the bundled sample's)}.
     """
+    from physgan.data.zdc import PROPERTY_NAMES, PropertyScaler
+
     requested = np.asarray(requested, dtype="float64")
     measured = generated.properties
     if requested.shape != measured.shape:
@@ -29,6 +34,7 @@ def property_control_errors(requested, generated: ZdcData, scaler: PropertyScale
 
 # === The evaluation suite of the zdc data set (physgan.evaluate) ===
 
+# In the order of physgan.data.zdc.PROPERTY_NAMES.
 ZDC_OBSERVABLE_LABELS = {
     "max_x": "brightest pixel column [pixel]",
     "max_y": "brightest pixel row [pixel]",
@@ -48,7 +54,7 @@ def zdc_observables(events: ZdcData) -> dict[str, np.ndarray]:
     (never the properties a generation request asked for)."""
     from physgan.data.zdc import zdc_properties
 
-    return dict(zip(PROPERTY_NAMES, zdc_properties(events.images).T))
+    return dict(zip(ZDC_OBSERVABLE_LABELS, zdc_properties(events.images).T))
 
 
 def zdc_evaluation():
@@ -65,6 +71,6 @@ def zdc_evaluation():
 
     return Evaluation(zdc_observables,
                       {name: Observable(label, log_x=name in LOG_SCALE) for name, label in ZDC_OBSERVABLE_LABELS.items()},
-                      lambda observables: observable_matrix(observables, PROPERTY_NAMES, LOG_SCALE),
+                      lambda observables: observable_matrix(observables, ZDC_OBSERVABLE_LABELS, LOG_SCALE),
                       lambda events: np.log1p(events.images.astype("float64")).reshape(len(events.images), -1),
                       mean_response)
