@@ -117,6 +117,13 @@ def test_zdc_real_halves_pass_and_distorted_responses_are_caught():
     assert metrics["separation_power"]["centre_x"] > 0.1 and metrics["separation_power"]["centre_y"] < 0.04
 
 
+@pytest.mark.parametrize("module", ["physgan.metrics.zdc", "physgan.metrics.images", "physgan.metrics.mpd"])
+def test_a_suite_module_imports_first(module):
+    # The format modules build their evaluation suites from these: no import cycle either way.
+    result = _command("-c", f"import {module}")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_digit_halves_pass_and_distorted_digits_are_caught():
     digits = read_digits(digits_source())
     assert len(digits) == 1797 and digits.labels is not None
