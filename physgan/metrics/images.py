@@ -396,20 +396,36 @@ def image_observables(images) -> dict[str, np.ndarray]:
     image's brightest, so no data-set scale is needed), intensity-weighted centroids and
     widths in pixels (0 for an empty image)."""
     a = np.maximum(as_images(images), 0.0)
-    total = a.sum(axis=(1, 2))
+    moments = weighted_moments(a)
     brightest = a.max(axis=(1, 2), initial=0.0)
-    weight = a / np.where(total > 0, total, 1.0)[:, None, None]
-    ys = np.arange(a.shape[1])[None, :, None]
-    xs = np.arange(a.shape[2])[None, None, :]
-    x_mean, y_mean = (weight * xs).sum(axis=(1, 2)), (weight * ys).sum(axis=(1, 2))
     return {
-        "intensity_sum": total,
+        "intensity_sum": moments["total"],
         "max_pixel": brightest,
         "n_hit": ((a > HIT_FRACTION_OF_RANGE * brightest[:, None, None]) & (a > 0)).sum(axis=(1, 2)).astype("float64"),
-        "x_mean": x_mean,
-        "y_mean": y_mean,
-        "x_width": np.sqrt((weight * (xs - x_mean[:, None, None]) ** 2).sum(axis=(1, 2))),
-        "y_width": np.sqrt((weight * (ys - y_mean[:, None, None]) ** 2).sum(axis=(1, 2))),
+        "x_mean": moments["col_mean"],
+        "y_mean": moments["row_mean"],
+        "x_width": moments["col_width"],
+        "y_width": moments["row_width"],
+    }
+
+
+def weighted_moments(a: np.ndarray) -> dict[str, np.ndarray]:
+    """Returns the intensity-weighted moments (N,) of images `a` (N, rows, cols), in index
+    units: `total`, `row_mean`, `col_mean`, `row_width`, `col_width` (weighted standard
+    deviations) and `covariance` of row and column; 0 for an empty image."""
+    total = a.sum(axis=(1, 2))
+    weight = a / np.where(total > 0, total, 1.0)[:, None, None]
+    rows = np.arange(a.shape[1])[None, :, None]
+    cols = np.arange(a.shape[2])[None, None, :]
+    row_mean, col_mean = (weight * rows).sum(axis=(1, 2)), (weight * cols).sum(axis=(1, 2))
+    d_row, d_col = rows - row_mean[:, None, None], cols - col_mean[:, None, None]
+    return {
+        "total": total,
+        "row_mean": row_mean,
+        "col_mean": col_mean,
+        "row_width": np.sqrt((weight * d_row**2).sum(axis=(1, 2))),
+        "col_width": np.sqrt((weight * d_col**2).sum(axis=(1, 2))),
+        "covariance": (weight * d_row * d_col).sum(axis=(1, 2)),
     }
 
 

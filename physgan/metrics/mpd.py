@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from physgan.metrics.calo import Observable
-from physgan.metrics.images import mean_image_difference, observable_matrix
+from physgan.metrics.images import mean_image_difference, observable_matrix, weighted_moments
 
 OBSERVABLE_LABELS = {
     "amplitude_sum": "amplitude sum [ADC counts]",
@@ -30,24 +30,17 @@ def tpc_observables(amplitudes: np.ndarray) -> dict[str, np.ndarray]:
     a = np.asarray(amplitudes, dtype="float64")
     if a.ndim == 4:
         a = a[..., 0]
-    total = a.sum(axis=(1, 2))
-    weight = a / np.where(total > 0, total, 1.0)[:, None, None]
-    pads = np.arange(a.shape[1])[None, :, None]
-    times = np.arange(a.shape[2])[None, None, :]
-    pad_mean = (weight * pads).sum(axis=(1, 2))
-    time_mean = (weight * times).sum(axis=(1, 2))
-    dp = pads - pad_mean[:, None, None]
-    dt = times - time_mean[:, None, None]
+    moments = weighted_moments(a)  # rows are pads, columns time bins
     positive = a > 0
     return {
-        "amplitude_sum": total,
+        "amplitude_sum": moments["total"],
         "log_amplitude_sum": np.where(positive, np.log(np.where(positive, a, 1.0)), 0.0).sum(axis=(1, 2)),
         "n_cells": positive.sum(axis=(1, 2)).astype("float64"),
-        "pad_mean": pad_mean,
-        "time_mean": time_mean,
-        "pad_width": np.sqrt((weight * dp**2).sum(axis=(1, 2))),
-        "time_width": np.sqrt((weight * dt**2).sum(axis=(1, 2))),
-        "pad_time_covariance": (weight * dp * dt).sum(axis=(1, 2)),
+        "pad_mean": moments["row_mean"],
+        "time_mean": moments["col_mean"],
+        "pad_width": moments["row_width"],
+        "time_width": moments["col_width"],
+        "pad_time_covariance": moments["covariance"],
     }
 
 
