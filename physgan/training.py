@@ -55,36 +55,57 @@ class Update:
 
 
 class OptimizerGroup:
-    """The per-network optimizers seen by Keras' trainers as one optimizer.
+    """The per-network optimizers seen by Keras' trainers and callbacks as one optimizer.
 
     Keras' trainers thread `model.optimizer.variables` through JAX's functional
-    state and build `model.optimizer` before the first step. This group answers
-    both for all networks' optimizers at once. It is not saved itself: the
-    optimizers are attributes of the model (`generator_optimizer`, ...) and are
-    saved from there.
+    state and build `model.optimizer` before the first step; Keras' learning-rate
+    callbacks (`LearningRateScheduler`, `ReduceLROnPlateau`) change every member of
+    `optimizers` and log `learning_rate_<network>`. `learning_rate` is the first
+    network's rate; setting it scales every network's rate by the same factor,
+    so the originals' ratios (e.g. generator 1e-4, critic 1e-5) are kept. Each
+    network's rate stays reachable as `model.<network>_optimizer.learning_rate`.
+
+    The group is not saved itself: the optimizers are attributes of the model
+    (`generator_optimizer`, ...) and are saved from there.
     """
 
     def __init__(self, optimizers: dict, networks: dict):
-        self.optimizers = optimizers
+        self.by_network = dict(optimizers)
         self.networks = networks
 
     @property
+    def optimizers(self) -> list:
+        """The member optimizers, in network order (as Keras' callbacks expect)."""
+        return list(self.by_network.values())
+
+    @property
     def variables(self) -> list:
-        return [v for opt in self.optimizers.values() for v in opt.variables]
+        return [v for opt in self.optimizers for v in opt.variables]
 
     @property
     def built(self) -> bool:
-        return all(opt.built for opt in self.optimizers.values())
+        return all(opt.built for opt in self.optimizers)
 
     def build(self, _variables=None) -> None:
-        for name, opt in self.optimizers.items():
+        for name, opt in self.by_network.items():
             if not opt.built:
                 opt.build(self.networks[name].trainable_variables)
 
     @property
     def iterations(self):
         """The iterations of the first network's optimizer (for callbacks)."""
-        return next(iter(self.optimizers.values())).iterations
+        return self.optimizers[0].iterations
+
+    @property
+    def learning_rate(self):
+        """The first network's learning rate."""
+        return self.optimizers[0].learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        factor = float(value) / float(keras.ops.convert_to_numpy(self.learning_rate))
+        for opt in self.optimizers:
+            opt.learning_rate = float(keras.ops.convert_to_numpy(opt.learning_rate)) * factor
 
 
 def _optimizer_config(optimizer) -> dict:
@@ -174,6 +195,15 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         """The keys every training batch must hold."""
         return ()
 
+    def training_callbacks(self) -> list:
+        """The callbacks of the original's schedules in epochs (e.g. a per-epoch
+        learning-rate decay), which `fit` runs before the caller's. None by default."""
+        return []
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, with the model's `training_callbacks()` first."""
+        return super().fit(*args, callbacks=[*self.training_callbacks(), *(callbacks or [])], **kwargs)
+
     # --- compile -------------------------------------------------------------------
 
     def compile(
@@ -211,6 +241,7 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         resolved = {}
         for name in networks:
             opt = keras.optimizers.get(chosen[name])
+            opt.name = name  # Keras' learning-rate callbacks log learning_rate_<name>
             setattr(self, f"{name}_optimizer", opt)
             resolved[name] = opt
         self.optimizer = OptimizerGroup(resolved, networks)
@@ -302,19 +333,34 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         return np.concatenate(chunks, axis=0)
 
 
-def per_epoch_decay(learning_rate: float, decay: float, steps_per_epoch: int | None, updates_per_step: int = 1):
-    """Returns `learning_rate` multiplied by `decay` after every epoch (the
-    originals' per-epoch StepLR / ExponentialLR), or the constant when
-    `steps_per_epoch` is unknown or `decay` is 1.
+class LearningRateDecay(keras.callbacks.Callback):
+    """Multiplies the learning rates of `networks` (default: all) by `factor` after
+    every epoch (torch's ExponentialLR, the originals' per-epoch decays), or only
+    after the (1-based) epochs in `milestones` (torch's MultiStepLR).
 
-    `updates_per_step` is how many times the optimizer steps per training
-    step (critic repeats), so the decay stays per epoch.
+    It sets the optimizers' learning-rate variables, which checkpoints save, so a
+    resumed run continues from the decayed rates; it composes with Keras' own
+    learning-rate callbacks. Optimizers built with a `LearningRateSchedule` (runs
+    saved before this callback existed) keep their schedule and are left alone.
     """
-    if not steps_per_epoch or decay == 1.0:
-        return learning_rate
-    return keras.optimizers.schedules.ExponentialDecay(
-        learning_rate, decay_steps=steps_per_epoch * updates_per_step, decay_rate=decay, staircase=True
-    )
+
+    def __init__(self, factor: float, networks: tuple[str, ...] | None = None,
+                 milestones: tuple[int, ...] | None = None):
+        super().__init__()
+        self.factor = float(factor)
+        self.networks = None if networks is None else tuple(networks)
+        self.milestones = None if milestones is None else {int(m) for m in milestones}
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if self.milestones is not None and epoch + 1 not in self.milestones:
+            return
+        for name, optimizer in self.model.optimizer.by_network.items():
+            if self.networks is not None and name not in self.networks:
+                continue
+            try:
+                optimizer.learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) * self.factor
+            except TypeError:  # built with a LearningRateSchedule, which decays by itself
+                continue
 
 
 def _split(batch, parts: int):

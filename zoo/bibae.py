@@ -82,7 +82,7 @@ from physgan.layers.volume import (
 )
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
-from physgan.training import Update, per_epoch_decay
+from physgan.training import LearningRateDecay, Update
 from physgan.zoo.ild_common import ENERGY_RANGE, IldModel, volumes_from_output
 
 TORCH_DEFAULT_INIT = keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
@@ -341,13 +341,16 @@ class BIBAE(IldModel):
         self._steps_per_epoch = steps_per_epoch
         o = self._options
 
-        def adam(lr, updates_per_step=1):
-            lr = per_epoch_decay(lr, o["lr_decay_per_epoch"], steps_per_epoch, updates_per_step)
+        def adam(lr):
             return keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.9, epsilon=1e-8)
 
-        return {"autoencoder": adam(o["learning_rate"]), "critic": adam(o["learning_rate"], self.critic_steps),
-                "latent_critic": adam(o["latent_critic_lr"], self.critic_steps),
-                "post_processor": adam(o["learning_rate"])}
+        return {"autoencoder": adam(o["learning_rate"]), "critic": adam(o["learning_rate"]),
+                "latent_critic": adam(o["latent_critic_lr"]), "post_processor": adam(o["learning_rate"])}
+
+    def training_callbacks(self) -> list:
+        """Every learning rate x `lr_decay_per_epoch` after every epoch (the original's)."""
+        decay = self._options["lr_decay_per_epoch"]
+        return [] if decay == 1.0 else [LearningRateDecay(decay)]
 
     def call(self, inputs, training=False):
         return self.decoder(inputs, training=training)

@@ -87,7 +87,7 @@ from physgan.data.zdc import IMAGE_SHAPE, PROPERTY_NAMES, PropertyScaler, ZdcDat
 from physgan.errors import ConfigError
 from physgan.layers import Conv2D, Conv2DTranspose, SpectralNormDense
 from physgan.registry import register_model
-from physgan.training import GenerativeModel, Update
+from physgan.training import GenerativeModel, LearningRateDecay, Update
 
 SLOPE = 0.1
 SN_COEFF = 0.97
@@ -407,13 +407,13 @@ class CorrVAE(GenerativeModel):
         return self.get_compile_config().get("steps_per_epoch")
 
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
-        learning_rate = self.learning_rate
-        if steps_per_epoch and self.lr_milestones:
-            # MultiStepLR decays from the first step of epoch m (optimizer step m * steps_per_epoch).
-            boundaries = [m * steps_per_epoch - 1 for m in self.lr_milestones]
-            values = [self.learning_rate * self.lr_decay**k for k in range(len(boundaries) + 1)]
-            learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        return {"corrvae": keras.optimizers.Adam(learning_rate, epsilon=1e-8)}
+        return {"corrvae": keras.optimizers.Adam(self.learning_rate, epsilon=1e-8)}
+
+    def training_callbacks(self) -> list:
+        """The learning rate x `lr_decay` after each epoch in `lr_milestones` (MultiStepLR)."""
+        if not self.lr_milestones or self.lr_decay == 1.0:
+            return []
+        return [LearningRateDecay(self.lr_decay, milestones=self.lr_milestones)]
 
     # --- forward -----------------------------------------------------------------------
 

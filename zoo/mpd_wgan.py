@@ -41,7 +41,7 @@ from physgan.data.mpd import TPCEvents, generated_events
 from physgan.errors import ConfigError
 from physgan.losses import gradient_penalty
 from physgan.registry import register_model
-from physgan.training import GenerativeModel, Update, per_epoch_decay
+from physgan.training import GenerativeModel, LearningRateDecay, Update
 
 IMAGE_SHAPE = (8, 8, 1)
 
@@ -184,12 +184,12 @@ class MPDWGAN(GenerativeModel):
         ]
 
     def default_optimizers(self, steps_per_epoch: int | None = None) -> dict:
-        def rmsprop(updates_per_step: int):
-            return keras.optimizers.RMSprop(
-                per_epoch_decay(self.learning_rate, self.lr_decay_per_epoch, steps_per_epoch, updates_per_step)
-            )
+        return {"generator": keras.optimizers.RMSprop(self.learning_rate),
+                "critic": keras.optimizers.RMSprop(self.learning_rate)}
 
-        return {"generator": rmsprop(1), "critic": rmsprop(self.critic_steps)}
+    def training_callbacks(self) -> list:
+        """Both learning rates x `lr_decay_per_epoch` after every epoch (the original's)."""
+        return [] if self.lr_decay_per_epoch == 1.0 else [LearningRateDecay(self.lr_decay_per_epoch)]
 
     # --- forward -----------------------------------------------------------------------
 
