@@ -13,6 +13,7 @@ import numpy as np
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
 from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds
+from physgan.run_control import control_callbacks
 from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
 from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
@@ -209,8 +210,8 @@ def train(options: dict) -> Path:
         checkpoint, initial_epoch = resume_point(run_dir)
         model = physgan.load(checkpoint)
         config = read_run_config(run_dir)
+        control = control_callbacks(options, model.metric_names)
     else:
-        run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset)
         model = build_model(
             entry.name, **{"seed": options.get("seed"), **data.model_options, **model_options_from_flags(options)}
         )
@@ -223,6 +224,8 @@ def train(options: dict) -> Path:
                 f"and {data.source} has none"
             )
         initial_epoch = 0
+        control = control_callbacks(options, model.metric_names)  # bad flags fail before the run exists
+        run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset)
         config = {
             "flags": options,
             "model": entry.name,
@@ -242,7 +245,9 @@ def train(options: dict) -> Path:
         write_json(run_dir / "config.json", config)
     if initial_epoch >= epochs:
         print(f"physgan: {run_dir} already finished {initial_epoch} of {epochs} epochs")
+    # Run-control callbacks first: the log and the checkpoint see the rates they set.
     callbacks = [
+        *control,
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=initial_epoch > 0),
         RunCheckpoint(run_dir, keep_every=options.get("keep_every") or 0),
     ]
@@ -253,7 +258,7 @@ def train(options: dict) -> Path:
         callbacks.append(EpochSamples(run_dir, sample_size, seed=options.get("seed") or 0))
     print(f"physgan: training {entry.name} on {n_events} events of {data.source} "
           f"({keras.backend.backend()} backend) -> {run_dir}")
-    model.fit(
+    history = model.fit(
         inputs,
         batch_size=batch_size if stream is None else None,
         epochs=epochs,
@@ -265,7 +270,7 @@ def train(options: dict) -> Path:
     )
     final = save_model(model, run_dir / f"{entry.name}.keras")
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    config["epochs_done"] = epochs
+    config["epochs_done"] = initial_epoch + len(history.epoch)  # fewer when stopped early
     config["train_seconds"] = training_seconds(run_dir)
     write_json(run_dir / "config.json", config)
     print(f"physgan: saved {final}")

@@ -352,15 +352,18 @@ class LearningRateDecay(keras.callbacks.Callback):
         self.milestones = None if milestones is None else {int(m) for m in milestones}
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if self.milestones is not None and epoch + 1 not in self.milestones:
-            return
+        decay = self.milestones is None or epoch + 1 in self.milestones
         for name, optimizer in self.model.optimizer.by_network.items():
             if self.networks is not None and name not in self.networks:
                 continue
-            try:
-                optimizer.learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) * self.factor
-            except TypeError:  # built with a LearningRateSchedule, which decays by itself
-                continue
+            rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            if logs is not None:  # the rate of the epoch that ended (before any decay), as Keras logs it
+                logs.setdefault(f"learning_rate_{name}", rate)
+            if decay:
+                try:
+                    optimizer.learning_rate = rate * self.factor
+                except TypeError:  # built with a LearningRateSchedule, which decays by itself
+                    pass
 
 
 def _split(batch, parts: int):

@@ -51,6 +51,9 @@ def test_summary_prints_parameter_counts():
         (["--model", "nope"], "unknown model 'nope'"),
         (["--model", "mpd_wgan", "--data", "missing.csv"], "missing.csv"),
         (["--model", "mpd_wgan", "--dataset", "calogan"], "trains on mpd_tpc"),
+        (["--model", "mpd_wgan", "--lr-schedule", "cosine"], "--lr-schedule 'cosine': give exp:FACTOR"),
+        (["--model", "mpd_wgan", "--early-stopping", "val_loss"], "--early-stopping 'val_loss': the model logs"),
+        (["--model", "mpd_wgan", "--reduce-lr-on-plateau", "critic_loss:2:1.5"], "must be below 1"),
     ],
 )
 def test_bad_input_gives_one_clear_line(args, message, tmp_path):
@@ -58,6 +61,7 @@ def test_bad_input_gives_one_clear_line(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # no run directory is left behind
 
 
 def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
@@ -91,6 +95,19 @@ def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
     entry = json.loads((tmp_path / "shipped" / "index.json").read_text())["tpc.keras"]
     assert entry["epochs"] == 3 and entry["train_seconds"] == state["train_seconds"]
     assert entry["held_out"] is None and entry["init_from"] is None and entry["data"]["n_events"] == 128
+
+
+def test_run_control_flags_decay_the_learning_rates_and_may_stop_the_run(tmp_path):
+    result = run("train.py", "--model", "mpd_wgan", "--backend", keras.backend.backend(), "--epochs", 3,
+                 "--max-events", 128, "--batch-size", 64, "--lr-schedule", "step:1:0.5",
+                 "--early-stopping", "generator_loss:1", "--out", tmp_path, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    rows = history_rows(run_dir)
+    # MPD's own x0.995 per epoch, then x0.5 after the first epoch.
+    assert float(rows[0]["learning_rate_critic"]) == pytest.approx(3e-4)
+    assert float(rows[1]["learning_rate_generator"]) == pytest.approx(3e-4 * 0.995 * 0.5)
+    assert json.loads((run_dir / "config.json").read_text())["epochs_done"] == len(rows) >= 2
 
 
 @pytest.mark.backend_free

@@ -72,3 +72,10 @@ def test_decay_at_milestones_changes_only_its_networks_and_survives_saving(image
     model.save(tmp_path / "model.keras")
     reloaded = physgan.load(tmp_path / "model.keras")
     np.testing.assert_allclose(_rates(reloaded), (GENERATOR_LR, CRITIC_LR / 10), rtol=1e-5)
+
+
+def test_tensorboard_writes_its_event_files(images, tmp_path):
+    pytest.importorskip("tensorboard")  # an optional extra (pip install 'physgan[tensorboard]'); CI installs it
+    _model().fit(images, batch_size=64, epochs=1, verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path))])
+    assert list((tmp_path / "train").glob("events.out.tfevents.*"))
