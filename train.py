@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND; default: the environment's, else tensorflow)")
     parser.add_argument("--out", default="runs", help="folder in which a new run directory is made (default: runs)")
     parser.add_argument("--seed", type=int, help="random seed (weights, latent draws, shuffling)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint, with the run's flags; --epochs, --backend, --keep-every, --quiet and the run-control flags may be given anew, other flags that change the run are refused")
+    parser.add_argument("--allow-different-data", action="store_true", default=None, help="with --resume: go on although the data file is not the one the run trained on (its SHA-256 differs; recorded in config.json)")
     parser.add_argument("--init-from", metavar="RUN_DIR_OR_FILE", help="start a new run from the weights of a model of the same architecture (a .keras file, or a run directory's last checkpoint), e.g. to fine-tune with other options")
     parser.add_argument("--keep-every", type=int, help="also keep a checkpoint every N epochs (default: only the last; --resume keeps the run's N)")
     control = parser.add_argument_group("run control (Keras callbacks; on every network's learning rate at once, on top of the model's own schedule)")
@@ -111,13 +112,13 @@ def main(argv=None) -> int:
 
             print(runner.describe_models() + "\n\n" + describe_presets())
             return 0
-        if args.resume and not args.model:
+        if args.resume:
             from physgan.artifacts import read_run_config
+            from physgan.resume import resumed_flags
 
             saved = read_run_config(args.resume)["flags"]
-            for key, value in saved.items():
-                if getattr(args, key, None) is None:
-                    setattr(args, key, value)
+            defaults = vars(build_parser().parse_args([]))
+            args = argparse.Namespace(**resumed_flags(vars(args), defaults, saved))
         if args.summary:
             print(runner.model_summary(args.model, **runner.model_options_from_flags(vars(args))))
             return 0

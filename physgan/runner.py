@@ -13,10 +13,11 @@ import numpy as np
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
 from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds
-from physgan.run_control import control_callbacks
 from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
 from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
+from physgan.resume import check_resumed_data
+from physgan.run_control import control_callbacks
 
 
 def describe_models() -> str:
@@ -207,10 +208,16 @@ def train(options: dict) -> Path:
 
     if options.get("resume"):
         run_dir = Path(options["resume"])
+        config = read_run_config(run_dir)
+        different = check_resumed_data(config, file_sha256(data.source), Path(data.source).resolve(),
+                                       bool(options.get("allow_different_data")))
         checkpoint, initial_epoch = resume_point(run_dir)
         model = physgan.load(checkpoint)
-        config = read_run_config(run_dir)
         control = control_callbacks(options, model.metric_names)
+        if different:
+            config.setdefault("resumed_on_different_data", []).append({**different, "at_epoch": initial_epoch})
+        config.update(flags=options, epochs=epochs)
+        write_json(run_dir / "config.json", config)
     else:
         model = build_model(
             entry.name, **{"seed": options.get("seed"), **data.model_options, **model_options_from_flags(options)}
