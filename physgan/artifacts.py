@@ -95,6 +95,24 @@ def read_run_config(run_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def last_checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """The complete `last-NNNN.keras` files (atomic writes leave no partial one), oldest first."""
+    return sorted(checkpoint_dir.glob("last-[0-9][0-9][0-9][0-9].keras"))
+
+
+def latest_checkpoint(run_dir: str | Path) -> tuple[Path, int] | None:
+    """Returns `(the last checkpoint, epochs it holds)` of a run, or None before the first epoch.
+    Runs written before `last-NNNN.keras` keep `last.keras` and state.json's count."""
+    checkpoint_dir = Path(run_dir) / "checkpoints"
+    files = last_checkpoints(checkpoint_dir)
+    if files:
+        return files[-1], int(files[-1].stem.split("-")[1])
+    state, last = checkpoint_dir / "state.json", checkpoint_dir / "last.keras"
+    if state.exists() and last.exists():
+        return last, int(json.loads(state.read_text())["epochs_done"])
+    return None
+
+
 def run_model_file(run_dir: str | Path, config: dict, epoch: int | None = None) -> Path:
     """Returns a run's final model file, else its last checkpoint; DataError before the first epoch.
     With `epoch`, the checkpoint kept after that epoch (train.py --keep-every)."""
@@ -108,7 +126,7 @@ def run_model_file(run_dir: str | Path, config: dict, epoch: int | None = None) 
     final = Path(run_dir) / f"{config['model']}.keras"
     if final.exists():
         return final
-    last = Path(run_dir) / "checkpoints" / "last.keras"
-    if last.exists():
-        return last
+    latest = latest_checkpoint(run_dir)
+    if latest is not None:
+        return latest[0]
     raise DataError(f"physgan: {run_dir} has no model yet (no epoch finished)")

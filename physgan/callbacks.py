@@ -1,27 +1,32 @@
-"""Callbacks that make a run directory: atomic checkpoints for `--resume`,
+"""Callbacks that make a run directory: crash-consistent checkpoints for `--resume`,
 samples saved every epoch."""
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from physgan.artifacts import read_run_config, save_model, write_json
+from physgan.artifacts import last_checkpoints, latest_checkpoint, read_run_config, save_model, write_json
 from physgan.errors import DataError
 from physgan.fileio import atomic_path
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """Saves the whole model at the end of every epoch, atomically.
+    """Saves the whole model at the end of every epoch, crash-consistently.
 
-    Writes `checkpoints/last.keras` (replaced each epoch, so a crash loses at
-    most the epoch in progress) and `checkpoints/state.json` with the number of
-    finished epochs and the wall-clock seconds they took, summed over resumes;
-    keeps `checkpoints/epoch-NNNN.keras` every `keep_every` epochs.
+    Writes `checkpoints/last-NNNN.keras` (N finished epochs) atomically: the epoch
+    count travels with the weights and optimizer state in the file's name, so a
+    kill at any moment resumes from a file whose weights hold exactly the epochs
+    its name says (`resume_point`). Then `checkpoints/state.json` with the
+    wall-clock seconds of the finished epochs, summed over resumes (after a kill
+    between the two it lags by one epoch), and only then removes the previous
+    `last-*.keras`. Keeps `checkpoints/epoch-NNNN.keras` every `keep_every` epochs.
     """
 
     def __init__(self, run_dir: str | Path, keep_every: int = 0):
@@ -34,15 +39,43 @@ class RunCheckpoint(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
+    def after(self, stage: str, epochs_done: int) -> None:
+        """Called after each write ("checkpoint", "kept", "state", "cleanup"); a test hook."""
+
     def on_epoch_end(self, epoch, logs=None):
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        save_model(self.model, self.checkpoint_dir / "last.keras")
-        if self.keep_every and (epoch + 1) % self.keep_every == 0:
-            save_model(self.model, self.checkpoint_dir / f"epoch-{epoch + 1:04d}.keras")
+        done = epoch + 1
         if self._epoch_start is not None:
             self.train_seconds += time.perf_counter() - self._epoch_start
+        checkpoint = save_model(self.model, self.checkpoint_dir / f"last-{done:04d}.keras")
+        self.after("checkpoint", done)
+        if self.keep_every and done % self.keep_every == 0:
+            with atomic_path(self.checkpoint_dir / f"epoch-{done:04d}.keras") as tmp:
+                shutil.copyfile(checkpoint, tmp)
+            self.after("kept", done)
         write_json(self.checkpoint_dir / "state.json",
-                   {"epochs_done": epoch + 1, "train_seconds": round(self.train_seconds, 1)})
+                   {"epochs_done": done, "train_seconds": round(self.train_seconds, 1)})
+        self.after("state", done)
+        for older in last_checkpoints(self.checkpoint_dir)[:-1]:
+            older.unlink()
+        (self.checkpoint_dir / "last.keras").unlink(missing_ok=True)  # a run resumed from before last-NNNN
+        self.after("cleanup", done)
+
+
+def trim_history(run_dir: str | Path, epochs_done: int) -> None:
+    """Drops the rows of `history.csv` after the first `epochs_done` epochs (a run killed
+    after logging an epoch but before its checkpoint logged it already), atomically."""
+    path = Path(run_dir) / "history.csv"
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    epoch_column = rows[0].index("epoch")
+    kept = [rows[0]] + [row for row in rows[1:] if int(row[epoch_column]) < epochs_done]
+    if len(kept) < len(rows):
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
 
 
 def training_seconds(run_dir: str | Path) -> float:
@@ -72,10 +105,8 @@ class EpochSamples(keras.callbacks.Callback):
 
 def resume_point(run_dir: str | Path) -> tuple[Path, int]:
     """Returns `(checkpoint path, epochs already done)` of an interrupted run."""
-    checkpoint_dir = Path(run_dir) / "checkpoints"
     read_run_config(run_dir)  # raises a clear error if this is no run directory
-    state = checkpoint_dir / "state.json"
-    last = checkpoint_dir / "last.keras"
-    if not (state.exists() and last.exists()):
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
         raise DataError(f"physgan: {run_dir} has no checkpoint to resume from (no epoch finished)")
-    return last, int(json.loads(state.read_text())["epochs_done"])
+    return latest

@@ -12,7 +12,7 @@ import numpy as np
 
 import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
-from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds
+from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds, trim_history
 from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
 from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
@@ -212,6 +212,7 @@ def train(options: dict) -> Path:
         different = check_resumed_data(config, file_sha256(data.source), Path(data.source).resolve(),
                                        bool(options.get("allow_different_data")))
         checkpoint, initial_epoch = resume_point(run_dir)
+        trim_history(run_dir, initial_epoch)
         model = physgan.load(checkpoint)
         control = control_callbacks(options, model.metric_names)
         if different:

@@ -72,7 +72,7 @@ def test_train_watch_and_resume_on_the_bundled_sample(tmp_path):
                  "--config", config, "--seed", 0, "--keep-every", 3, "--out", tmp_path / "runs", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
-    for name in ("config.json", "history.csv", "checkpoints/last.keras", "mpd_wgan_param.keras"):
+    for name in ("config.json", "history.csv", "checkpoints/last-0002.keras", "mpd_wgan_param.keras"):
         assert (run_dir / name).exists(), name
     assert len(history_rows(run_dir)) == 2
 
