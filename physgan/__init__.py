@@ -15,8 +15,15 @@ KERAS_BACKEND) is imported on first use, so `python -m physgan.generate
 """
 
 import importlib
+import os
 
 __version__ = "0.1.0"
+
+if os.environ.get("KERAS_BACKEND") in ("jax", "torch"):
+    # Keras imports TensorFlow, when installed, to serialize objects even on JAX and torch,
+    # where TensorFlow computes nothing: keep its start-up log lines (and oneDNN) quiet.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 _LAZY = {
     "load": "physgan.artifacts",

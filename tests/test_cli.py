@@ -111,6 +111,18 @@ def test_run_control_flags_decay_the_learning_rates_and_may_stop_the_run(tmp_pat
 
 
 @pytest.mark.backend_free
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_jax_or_torch_run_prints_no_tensorflow_log_line(backend, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}  # as on a fresh shell
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train.py"), "--model", "mpd_wgan", "--backend", backend, "--epochs", "1",
+         "--max-events", "128", "--batch-size", "64", "--out", str(tmp_path), "--quiet"],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO_ROOT)}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not re.search(r"oneDNN|absl|tensorflow|^[IWEF]\d{4} ", result.stderr, re.M | re.I), result.stderr[-3000:]
+
+
+@pytest.mark.backend_free
 def test_watch_results_without_runs_says_so(tmp_path):
     result = run("watch_results.py", "--runs", tmp_path / "none")
     assert result.returncode == 2

@@ -8,10 +8,13 @@ a `jax.value_and_grad` of a pure function that maps the differentiated
 variables to traced values inside a nested scope.
 """
 
+import threading
+
 import jax
 import jax.numpy as jnp
 from keras import StatelessScope
-from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+_ACTIVE = threading.local()  # the training scopes entered in this thread, innermost last
 
 
 class _TrainingScope(StatelessScope):
@@ -21,6 +24,14 @@ class _TrainingScope(StatelessScope):
         super().__init__(state_mapping=list(zip(variables, values)))
         self.variables_by_id = {id(v): v for v in variables}
 
+    def __enter__(self):
+        _ACTIVE.__dict__.setdefault("scopes", []).append(self)
+        return super().__enter__()
+
+    def __exit__(self, *exc_info):
+        _ACTIVE.scopes.pop()
+        return super().__exit__(*exc_info)
+
 
 def value_and_grad(loss_fn, variables):
     """Returns `(loss, aux, grads)` of `loss_fn()` w.r.t. `variables`.
@@ -28,8 +39,9 @@ def value_and_grad(loss_fn, variables):
     Variables that `loss_fn` assigns (BatchNorm statistics, seed generators)
     are written back into the enclosing training scope.
     """
-    outer = get_stateless_scope()
-    if not isinstance(outer, _TrainingScope):
+    scopes = getattr(_ACTIVE, "scopes", None)
+    outer = scopes[-1] if scopes else None
+    if outer is None:
         raise RuntimeError(
             "physgan.backend.value_and_grad on JAX must run inside "
             "GenerativeModel.train_step"
