@@ -24,6 +24,15 @@ from physgan.errors import ConfigError, DataError
 
 MPD_ANGLE_RANGE = (0.0, 15.0)
 
+# Every class the originals' Keras 2 files name (the MPD PhysGAN generators, the ZDC
+# VAE decoders): a legacy file naming any other (a Lambda layer, a custom class)
+# is refused before anything is built, since Keras' .h5 loader has no safe mode.
+LEGACY_CLASSES = frozenset({
+    "Sequential", "Functional", "InputLayer", "Dense", "Reshape", "Conv2D", "Conv2DTranspose",
+    "UpSampling2D", "MaxPooling2D", "BatchNormalization", "LeakyReLU", "Concatenate",
+    "GlorotUniform", "Zeros", "Ones",
+})
+
 
 def is_legacy_h5(path: str | Path) -> bool:
     """Returns True if `path` is an HDF5 file holding a Keras 2 `model_config`."""
@@ -42,7 +51,22 @@ def _model_config(path: Path) -> dict:
         raise DataError(f"physgan: {path} is not an HDF5 file") from None
     if raw is None:
         raise DataError(f"physgan: {path.name} holds no Keras model (no 'model_config' attribute)")
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    unknown = sorted(_class_names(config) - LEGACY_CLASSES)
+    if unknown:
+        raise DataError(f"physgan: {path.name} uses {', '.join(unknown)}, which legacy loading does not build "
+                        f"(it builds {', '.join(sorted(LEGACY_CLASSES))})")
+    return config
+
+
+def _class_names(config) -> set[str]:
+    """Returns every `class_name` in a Keras model config (layers, initializers, ...)."""
+    if isinstance(config, dict):
+        names = {config["class_name"]} if isinstance(config.get("class_name"), str) else set()
+        return names.union(*(_class_names(v) for v in config.values()))
+    if isinstance(config, list):
+        return set().union(*(_class_names(v) for v in config))
+    return set()
 
 
 def _rebuild_sequential(config: dict, name: str) -> keras.Sequential:

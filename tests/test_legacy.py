@@ -77,3 +77,16 @@ def test_a_non_keras_h5_is_refused_clearly(tmp_path):
     assert not is_legacy_h5(path)
     with pytest.raises(DataError, match="holds no Keras model"):
         physgan.load(path)
+
+
+@pytest.mark.backend_free
+@pytest.mark.parametrize("folder, stem", [("physgan", "best_unparameterized"), ("zdc", "gen_vae_175_1_proton")])
+def test_a_legacy_file_naming_a_class_the_originals_do_not_use_is_refused(shared_data, tmp_path, folder, stem):
+    path = tmp_path / f"{stem}.h5"
+    path.write_bytes((shared_data / "real" / folder / f"{stem}.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        config = f.attrs["model_config"]
+        config = config.decode() if isinstance(config, bytes) else config
+        f.attrs["model_config"] = config.replace('"class_name": "Dense"', '"class_name": "Lambda"', 1)
+    with pytest.raises(DataError, match=f"{stem}.h5 uses Lambda, which legacy loading does not build"):
+        physgan.load(path)
