@@ -49,11 +49,15 @@ def lr_schedule(spec: str) -> LearningRateDecay:
                       f"or step:EPOCH,EPOCH,...:FACTOR (e.g. step:30,60:0.1)")
 
 
-def _monitor(spec: str, flag: str, metric_names) -> tuple[str, list[str]]:
+def _monitored(spec: str, flag: str, metric_names, defaults: tuple, kinds: tuple, usage: str) -> tuple:
+    """Returns (METRIC, numbers...) of a flag's METRIC[:NUMBER...]; missing numbers take `defaults`."""
     metric, *numbers = spec.split(":")
     if metric not in metric_names:
         raise ConfigError(f"{flag} {metric!r}: the model logs {', '.join(sorted(metric_names))}")
-    return metric, numbers
+    if len(numbers) > len(defaults):
+        raise ConfigError(f"{flag}: give {usage}")
+    values = [_number(text, flag, kind) for text, kind in zip(numbers, kinds)]
+    return (metric, *values, *defaults[len(values):])
 
 
 def control_callbacks(options: dict, metric_names) -> list:
@@ -64,21 +68,16 @@ def control_callbacks(options: dict, metric_names) -> list:
         callbacks.append(lr_schedule(options["lr_schedule"]))
     if options.get("reduce_lr_on_plateau"):
         flag = "--reduce-lr-on-plateau"
-        metric, numbers = _monitor(options["reduce_lr_on_plateau"], flag, metric_names)
-        if len(numbers) > 2:
-            raise ConfigError(f"{flag}: give METRIC[:PATIENCE[:FACTOR]]")
-        patience = _number(numbers[0], flag, int) if numbers else DEFAULT_PLATEAU_PATIENCE
-        factor = _number(numbers[1], flag) if len(numbers) > 1 else DEFAULT_PLATEAU_FACTOR
+        metric, patience, factor = _monitored(options["reduce_lr_on_plateau"], flag, metric_names,
+                                              (DEFAULT_PLATEAU_PATIENCE, DEFAULT_PLATEAU_FACTOR), (int, float),
+                                              "METRIC[:PATIENCE[:FACTOR]]")
         if factor >= 1:
             raise ConfigError(f"{flag}: the factor {factor} must be below 1")
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=metric, mode="min", patience=patience,
                                                            factor=factor, verbose=1))
     if options.get("early_stopping"):
-        flag = "--early-stopping"
-        metric, numbers = _monitor(options["early_stopping"], flag, metric_names)
-        if len(numbers) > 1:
-            raise ConfigError(f"{flag}: give METRIC[:PATIENCE]")
-        patience = _number(numbers[0], flag, int) if numbers else DEFAULT_STOPPING_PATIENCE
+        metric, patience = _monitored(options["early_stopping"], "--early-stopping", metric_names,
+                                      (DEFAULT_STOPPING_PATIENCE,), (int,), "METRIC[:PATIENCE]")
         callbacks.append(keras.callbacks.EarlyStopping(monitor=metric, mode="min", patience=patience, verbose=1))
     if options.get("tensorboard"):
         if importlib.util.find_spec("tensorboard") is None:
