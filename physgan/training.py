@@ -13,6 +13,8 @@ Subclasses provide:
 - `update_schedule()`: the list of `Update`s of one training step;
 - one method per loss, `def critic_loss(self, batch) -> (loss, logs)`;
 - `default_optimizers(steps_per_epoch)`: the original optimizers and learning rates;
+- `training_callbacks()`: the original's schedules in epochs (`LearningRateDecay`), which
+  `fit` runs before the caller's callbacks;
 - `metric_names`: the names of everything the loss methods log;
 - `dataset`: the name of the data set it trains on (`physgan.datasets`);
 - `sample(n, condition=None, seed=None, **options)`: that data set's events, in
