@@ -481,7 +481,7 @@ class EWM(GenerativeModel):
         new = type(old).from_config(old.get_config())
         new.build(self.transport.trainable_variables)
         self.psi_optimizer = new
-        self.optimizer.optimizers["psi"] = new
+        self.optimizer.by_network["psi"] = new
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """Returns `keras.Model.fit(x, ...)`'s History; the first time, `x[target_key]`
