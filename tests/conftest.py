@@ -25,6 +25,16 @@ def shared_data() -> Path:
     return shared_data_dir()
 
 
+@pytest.fixture(scope="session")
+def mpd_images(shared_data) -> dict:
+    """The first 128 real MPD TPC responses (the original's training CSV) as mpd_wgan's
+    training inputs: a small real batch for tests of the training machinery."""
+    from physgan.data.mpd import read_digits_csv, to_log_images
+
+    events = read_digits_csv(shared_data / "real/physgan/digits_unparameterized.csv", max_events=128)
+    return {"image": to_log_images(events.amplitudes)}
+
+
 @pytest.fixture(autouse=True)
 def _same_random_state_for_every_test():
     """Seeds Python, NumPy and the backend before each test, so a test draws the same

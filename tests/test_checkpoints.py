@@ -11,7 +11,6 @@ import pytest
 
 import physgan
 from physgan.callbacks import RunCheckpoint, resume_point, trim_history
-from physgan.data.mpd import read_digits_csv, to_log_images
 
 STAGES = ("checkpoint", "kept", "state", "cleanup")
 EPOCHS, STEPS = 3, 2  # 128 events in batches of 64
@@ -33,12 +32,6 @@ class KilledCheckpoint(RunCheckpoint):
             raise Killed(stage)
 
 
-@pytest.fixture(scope="module")
-def images(shared_data):
-    events = read_digits_csv(shared_data / "real/physgan/digits_unparameterized.csv", max_events=128)
-    return {"image": to_log_images(events.amplitudes)}
-
-
 def _fit(model, images, run_dir, checkpoint, initial_epoch=0):
     logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=initial_epoch > 0)
     model.fit(images, batch_size=64, epochs=EPOCHS, initial_epoch=initial_epoch, verbose=0,
@@ -46,7 +39,7 @@ def _fit(model, images, run_dir, checkpoint, initial_epoch=0):
 
 
 @pytest.mark.parametrize("stage", ["before the save", *STAGES])
-def test_a_run_killed_at_any_point_resumes_with_a_continuous_history(stage, images, tmp_path):
+def test_a_run_killed_at_any_point_resumes_with_a_continuous_history(stage, mpd_images, tmp_path):
     (tmp_path / "config.json").write_text("{}")
     model = physgan.get_model("mpd_wgan", seed=0)
     model.compile()
@@ -64,14 +57,14 @@ def test_a_run_killed_at_any_point_resumes_with_a_continuous_history(stage, imag
     else:
         checkpoint = KilledCheckpoint(tmp_path, stage, at=2)
     with pytest.raises(Killed):
-        _fit(model, images, tmp_path, checkpoint)
+        _fit(model, mpd_images, tmp_path, checkpoint)
 
     path, done = resume_point(tmp_path)
     assert done == (1 if stage == "before the save" else 2)
     resumed = physgan.load(path)
     assert int(resumed.generator_optimizer.iterations) == done * STEPS  # the weights hold exactly `done` epochs
     trim_history(tmp_path, done)
-    _fit(resumed, images, tmp_path, RunCheckpoint(tmp_path), initial_epoch=done)
+    _fit(resumed, mpd_images, tmp_path, RunCheckpoint(tmp_path), initial_epoch=done)
     with open(tmp_path / "history.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1", "2"]
     path, done = resume_point(tmp_path)

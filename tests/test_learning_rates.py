@@ -7,16 +7,9 @@ import numpy as np
 import pytest
 
 import physgan
-from physgan.data.mpd import read_digits_csv, to_log_images
 from physgan.training import LearningRateDecay
 
 GENERATOR_LR, CRITIC_LR = 3e-4, 1e-4
-
-
-@pytest.fixture(scope="module")
-def images(shared_data):
-    events = read_digits_csv(shared_data / "real/physgan/digits_unparameterized.csv", max_events=128)
-    return {"image": to_log_images(events.amplitudes)}
 
 
 def _model():
@@ -31,9 +24,9 @@ def _rates(model) -> tuple[float, float]:
                  for name in ("generator", "critic"))
 
 
-def test_learning_rate_scheduler_sets_every_networks_rate_and_logs_them(images):
+def test_learning_rate_scheduler_sets_every_networks_rate_and_logs_them(mpd_images):
     model = _model()
-    history = model.fit(images, batch_size=64, epochs=2, verbose=0,
+    history = model.fit(mpd_images, batch_size=64, epochs=2, verbose=0,
                         callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)])
     np.testing.assert_allclose(_rates(model), (GENERATOR_LR / 4, CRITIC_LR / 4), rtol=1e-5)
     np.testing.assert_allclose(history.history["learning_rate_generator"], [GENERATOR_LR / 2, GENERATOR_LR / 4],
@@ -41,19 +34,19 @@ def test_learning_rate_scheduler_sets_every_networks_rate_and_logs_them(images):
     np.testing.assert_allclose(history.history["learning_rate_critic"], [CRITIC_LR / 2, CRITIC_LR / 4], rtol=1e-5)
 
 
-def test_reduce_lr_on_plateau_monitors_any_logged_loss(images):
+def test_reduce_lr_on_plateau_monitors_any_logged_loss(mpd_images):
     model = _model()
     # min_delta so large that no epoch after the first counts as an improvement.
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="generator_loss", mode="min", factor=0.1,
                                                 patience=1, min_delta=1e9)
-    model.fit(images, batch_size=64, epochs=2, verbose=0, callbacks=[plateau])
+    model.fit(mpd_images, batch_size=64, epochs=2, verbose=0, callbacks=[plateau])
     np.testing.assert_allclose(_rates(model), (GENERATOR_LR / 10, CRITIC_LR / 10), rtol=1e-5)
 
 
-def test_early_stopping_on_a_logged_loss_stops_the_run(images):
+def test_early_stopping_on_a_logged_loss_stops_the_run(mpd_images):
     model = _model()
     stop = keras.callbacks.EarlyStopping(monitor="critic_loss", mode="min", patience=1, min_delta=1e9)
-    history = model.fit(images, batch_size=64, epochs=5, verbose=0, callbacks=[stop])
+    history = model.fit(mpd_images, batch_size=64, epochs=5, verbose=0, callbacks=[stop])
     assert len(history.history["critic_loss"]) == 2
 
 
@@ -64,18 +57,18 @@ def test_group_learning_rate_scales_every_network_together():
     np.testing.assert_allclose(_rates(model), (GENERATOR_LR / 3, CRITIC_LR / 3), rtol=1e-5)
 
 
-def test_decay_at_milestones_changes_only_its_networks_and_survives_saving(images, tmp_path):
+def test_decay_at_milestones_changes_only_its_networks_and_survives_saving(mpd_images, tmp_path):
     model = _model()
     decay = LearningRateDecay(0.1, networks=("critic",), milestones=(2,))
-    model.fit(images, batch_size=64, epochs=3, verbose=0, callbacks=[decay])
+    model.fit(mpd_images, batch_size=64, epochs=3, verbose=0, callbacks=[decay])
     np.testing.assert_allclose(_rates(model), (GENERATOR_LR, CRITIC_LR / 10), rtol=1e-5)
     model.save(tmp_path / "model.keras")
     reloaded = physgan.load(tmp_path / "model.keras")
     np.testing.assert_allclose(_rates(reloaded), (GENERATOR_LR, CRITIC_LR / 10), rtol=1e-5)
 
 
-def test_tensorboard_writes_its_event_files(images, tmp_path):
+def test_tensorboard_writes_its_event_files(mpd_images, tmp_path):
     pytest.importorskip("tensorboard")  # an optional extra (pip install 'physgan[tensorboard]'); CI installs it
-    _model().fit(images, batch_size=64, epochs=1, verbose=0,
+    _model().fit(mpd_images, batch_size=64, epochs=1, verbose=0,
                  callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path))])
     assert list((tmp_path / "train").glob("events.out.tfevents.*"))
