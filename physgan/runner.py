@@ -97,6 +97,14 @@ def build_model(name: str, **options):
     return physgan.get_model(name, **options)
 
 
+def data_model_options(entry, dataset: str, data, seed: int | None) -> dict:
+    """Returns the constructor options a new model takes from its data: the seed, the data
+    set's name and the data's `model_options`, each where the model's class accepts it."""
+    accepted = set(inspect.signature(entry.cls.__init__).parameters)
+    offered = {"seed": seed, "dataset": dataset, **data.model_options}
+    return {key: value for key, value in offered.items() if key in accepted}
+
+
 def _repeated_to_fill(inputs: dict, n_needed: int) -> dict:
     """Returns `inputs` repeated whole so that an epoch of `n_needed` events
     exists (Keras stops an epoch early when array inputs run out)."""
@@ -220,10 +228,10 @@ def train(options: dict) -> Path:
         config.update(flags=options, epochs=epochs)
         write_json(run_dir / "config.json", config)
     else:
-        model = build_model(
-            entry.name, **{"seed": options.get("seed"), **data.model_options, **model_options_from_flags(options)}
-        )
+        model = build_model(entry.name, **{**data_model_options(entry, dataset, data, options.get("seed")),
+                                           **model_options_from_flags(options)})
         model.compile(steps_per_epoch=steps)
+        model.adapt(data.inputs)
         init_from = initial_weights(model, options["init_from"]) if options.get("init_from") else None
         missing = [k for k in model.required_inputs if k not in data.inputs]
         if missing:

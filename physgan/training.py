@@ -13,6 +13,7 @@ Subclasses provide:
 - `update_schedule()`: the list of `Update`s of one training step;
 - one method per loss, `def critic_loss(self, batch) -> (loss, logs)`;
 - `default_optimizers(steps_per_epoch)`: the original optimizers and learning rates;
+- `adapt(inputs)`: preprocessing statistics from the training arrays (train.py, new runs);
 - `training_callbacks()`: the original's schedules in epochs (`LearningRateDecay`), which
   `fit` runs before the caller's callbacks;
 - `metric_names`: the names of everything the loss methods log;
@@ -201,6 +202,11 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         """The callbacks of the original's schedules in epochs (e.g. a per-epoch
         learning-rate decay), which `fit` runs before the caller's. None by default."""
         return []
+
+    def adapt(self, inputs: dict) -> None:
+        """Sets statistics of preprocessing from the training arrays `inputs` (numpy),
+        as Keras' preprocessing layers' `adapt` does; train.py calls it once on a new
+        run's training events. Nothing by default."""
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, with the model's `training_callbacks()` first."""

@@ -7,6 +7,7 @@ so that `.keras` files rebuild them on any backend.
 
 from physgan.layers.calorimeter import EnergyFeatures, EnergyNormalisation, LayerEnergy, LogEnergyScale, LogLayerFractions, Sparsity, TotalEnergy
 from physgan.layers.conv import Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
+from physgan.layers.flow import TimeFeatures
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
@@ -32,5 +33,6 @@ __all__ = [
     "Sparsity",
     "SpectralNormDense",
     "SpatialLayerNorm",
+    "TimeFeatures",
     "TotalEnergy",
 ]
