@@ -120,7 +120,7 @@ def main(argv=None) -> int:
             defaults = vars(build_parser().parse_args([]))
             args = argparse.Namespace(**resumed_flags(vars(args), defaults, saved))
         if args.summary:
-            print(runner.model_summary(args.model, **runner.model_options_from_flags(vars(args))))
+            print(runner.model_summary(args.model, args.dataset, **runner.model_options_from_flags(vars(args))))
             return 0
         options = vars(args).copy()
         options["verbose"] = 2 if args.quiet else "auto"

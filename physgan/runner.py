@@ -30,8 +30,11 @@ def describe_models() -> str:
     return "\n".join(lines)
 
 
-def model_summary(name: str, **config) -> str:
-    """Returns the parameter counts of every network of model `name`."""
+def model_summary(name: str, dataset: str | None = None, **config) -> str:
+    """Returns the parameter counts of every network of model `name` (built for
+    `dataset` when its constructor takes one)."""
+    if dataset is not None and "dataset" in inspect.signature(get_entry(name).cls.__init__).parameters:
+        config = {"dataset": dataset, **config}
     model = build_model(name, **config)
     lines = [f"{name} ({type(model).__name__}) on {keras.backend.backend()}"]
     total = total_trainable = 0
