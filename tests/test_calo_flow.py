@@ -41,28 +41,31 @@ def test_stage_one_features_give_back_the_layer_energies(layout, eplus, photons)
     data = eplus if layout == "calogan" else photons
     model = adapted(data)
     n = len(data.inputs["energy"])
-    noise = np.random.default_rng(0).uniform(0, model.noise_mev, (n, model.layout.n_cells)).astype("float32")
-    features, shares = (ops.convert_to_numpy(f) for f in model._features(data.inputs, noise))
+    jitter = np.random.default_rng(0).uniform(0, 1, (n, model.layout.n_cells)).astype("float32")
+    features, cell_features = (ops.convert_to_numpy(f) for f in model._features(data.inputs, jitter))
     cells = np.concatenate([data.inputs[k].reshape(n, -1) for k in model.layout.cell_keys], axis=1)
-    cells = cells.astype("float64") * model.layout.to_mev + noise
-    expected = cells @ model.layout.membership()
+    cells = cells.astype("float64") * model.layout.to_mev
+    lit = cells >= model.threshold_mev
+    expected = np.where(lit, cells, 0.0) @ model.layout.membership()
     got = model._layer_energies(features, data.inputs["energy"][:, 0].astype("float64"))
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
-    assert features.shape == (n, model.layout.n_layers) and shares.shape == (n, model.layout.n_cells)
+    # Empty cells are parked below the gap, lit ones above it (at least logit(alpha)).
+    assert np.all(cell_features[~lit] <= model.empty_level - 0.5 * model.empty_gap + 1e-3)
+    assert np.all(cell_features[lit] >= model.empty_level + 0.5 * model.empty_gap - 1e-3)
 
 
 @pytest.mark.backend_free
 def test_an_untrained_flow_draws_the_data_response_and_fills_each_layer_with_its_energy(eplus):
     # The velocity's last layer starts at zero, so an untrained flow maps N(0, 1) to itself:
     # the stage-1 features then follow N(mean, std) of the data's, and log(E_tot / E) the
-    # data's mean. Every generated layer holds its stage-1 energy, cells below noise_mev dropped.
+    # data's mean. Every generated layer holds its stage-1 energy, cells below threshold_mev dropped.
     model = adapted(eplus)
     energies = eplus.inputs["energy"][:, 0]
     response = eplus.reference.total_energy / (energies * 1000.0)
     showers = model.sample(len(energies), condition=energies, seed=1)
     generated = showers.total_energy / (energies * 1000.0)
     assert np.median(generated) == pytest.approx(np.exp(np.log(response).mean()), rel=0.01)
-    assert all(np.all((layer == 0) | (layer >= model.noise_mev)) for layer in showers.layers)
+    assert all(np.all((layer == 0) | (layer >= model.threshold_mev)) for layer in showers.layers)
     assert [layer.shape[1:] for layer in showers.layers] == [(3, 96), (12, 12), (12, 6)]
 
 
@@ -72,7 +75,8 @@ def test_an_untrained_flow_draws_the_data_response_and_fills_each_layer_with_its
     (dict(particles=["eplus", "gamma"]), "one particle per model"),
     (dict(steps=0), "steps"),
     (dict(solver="rk45"), "solver must be one of euler, midpoint"),
-    (dict(noise_mev=0.0), "noise_mev"),
+    (dict(threshold_mev=0.0), "threshold_mev"),
+    (dict(empty_gap=-1), "empty_gap"),
 ])
 def test_bad_options_are_refused_in_one_line(options, message):
     with pytest.raises(ConfigError, match=message):

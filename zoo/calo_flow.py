@@ -24,21 +24,24 @@ fixed-step solver (`solver` "euler" or "midpoint", `steps` steps; both are
 options of `sample()`). Both stages train at once on every batch (stage 2 on
 the true layer energies).
 
-Preprocessing as the field does it: uniform noise in [0, `noise_mev`] is added
-to every cell in training (dequantisation of the empty cells), logit(alpha +
-(1 - 2 alpha) x), then each feature is standardised with the training data's
-mean and standard deviation (`adapt`, which train.py runs on the training
-events of a new run; the statistics are weights, saved with the model).
-Generated cells below `noise_mev` are set to 0.
+Preprocessing: cells below `threshold_mev` (1 keV for CaloGAN, 0.1 keV for
+ILD) are empty. A lit cell's feature is logit(alpha + (1 - 2 alpha) x) of its
+share x of the layer energy, with CaloFlow's alpha = 1e-6, so at least
+logit(alpha) = -13.8; each feature is then standardised with the training
+data's mean and standard deviation (`adapt`, which train.py runs on the
+training events of a new run; the statistics are weights, saved with the
+model).
 
-alpha is CaloFlow's 1e-6. Open (issue #25): the flow smears the empty cells'
-narrow peak at logit(alpha), so some come back above the 1 keV threshold.
-Measured on 1,000 held-out e+ showers after 100 epochs of 21 steps: hits per
-shower 216 / 132 / 41 in layers 0 / 1 / 2 where Geant4 has 118 / 110 / 19,
-while the layer-1 width is 30.0 mm against Geant4's 29.2. With alpha = 1e-9
-(empty cells spread over several logit units) the hits were as many (189 /
-129 / 40 after 200 epochs) and the widths far worse (layer 1: 40 mm), so
-1e-6 stays the default.
+Departure from CaloFlow, which adds uniform noise of [0, 1 keV] to every cell
+(so an empty cell's share is about 0 and its feature about logit(alpha)): an
+empty cell is parked `empty_gap` (4) logit units below logit(alpha), spread
+over one unit, and a generated cell is empty when its feature is below the
+middle of the gap. A flow smears a narrow peak: with CaloFlow's noise the
+empty cells came back lit (1,000 held-out e+ showers, 100 epochs of 21 steps:
+216 / 132 / 41 hits in layers 0 / 1 / 2 where Geant4 has 118 / 110 / 19),
+and a smaller alpha (1e-9) that spreads them over several units lit as many
+and widened the showers (layer-1 width 40 mm against 29). With the gap, the
+smearing must cross two units to light an empty cell.
 
 Layouts (`dataset`):
 - "calogan": 3 layers of 288, 144 and 72 cells; stage 2 models all 504 cells
@@ -69,6 +72,8 @@ from physgan.training import GenerativeModel, Update
 
 SOLVERS = ("euler", "midpoint")
 STD_FLOOR = 1e-3  # the smallest standard deviation a feature is divided by
+TINY_MEV = 1e-12  # guards divisions by the energy of an empty layer
+CEILING = 50.0  # a cell feature's ceiling before `adapt` (logit(1 - alpha) is 13.8)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class Layout:
     cell_keys: tuple[str, ...]  # the training batch's cell arrays, in order
     layer_sizes: tuple[int, ...]  # cells per calorimeter layer, in the flattened order
     to_mev: float  # training arrays' cell unit in MeV
-    noise_mev: float  # default dequantisation noise / generation threshold
+    threshold_mev: float  # default readout threshold: cells below it are empty
     energy_range: tuple[float, float]  # default incident energies, GeV
     per_layer: bool  # stage 2 draws one layer at a time (equal layer sizes)
     particle: str  # the default particle name
@@ -157,7 +162,8 @@ class CaloFlow(GenerativeModel):
         cell_width: int = 512,
         cell_depth: int = 4,
         alpha: float = 1e-6,
-        noise_mev: float | None = None,
+        threshold_mev: float | None = None,
+        empty_gap: float = 4.0,
         steps: int = 16,
         solver: str = "midpoint",
         learning_rate: float = 5e-4,
@@ -188,9 +194,12 @@ class CaloFlow(GenerativeModel):
         if not 0 < alpha < 0.5:
             raise ConfigError(f"alpha must be in (0, 0.5), got {alpha}")
         self.alpha = float(alpha)
-        self.noise_mev = float(layout.noise_mev if noise_mev is None else noise_mev)
-        if self.noise_mev <= 0:
-            raise ConfigError(f"noise_mev must be > 0 MeV, got {self.noise_mev}")
+        self.threshold_mev = float(layout.threshold_mev if threshold_mev is None else threshold_mev)
+        if self.threshold_mev <= 0:
+            raise ConfigError(f"threshold_mev must be > 0 MeV, got {self.threshold_mev}")
+        self.empty_gap = float(empty_gap)
+        if self.empty_gap <= 0:
+            raise ConfigError(f"empty_gap must be > 0 (logit units), got {self.empty_gap}")
         self.steps = self._checked_steps(steps)
         self.solver = self._checked_solver(solver)
         self.learning_rate = float(learning_rate)
@@ -207,6 +216,8 @@ class CaloFlow(GenerativeModel):
         self.energy_scale = self.add_weight((n_layers,), initializer="ones", trainable=False, name="energy_scale")
         self.cell_shift = self.add_weight((layout.n_cells,), initializer="zeros", trainable=False, name="cell_shift")
         self.cell_scale = self.add_weight((layout.n_cells,), initializer="ones", trainable=False, name="cell_scale")
+        self.cell_ceiling = self.add_weight((layout.n_cells,), initializer=keras.initializers.Constant(CEILING),
+                                            trainable=False, name="cell_ceiling")
         self._membership = layout.membership()
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
@@ -248,27 +259,34 @@ class CaloFlow(GenerativeModel):
         low, high = np.log(self.energy_range[0]), np.log(self.energy_range[1])
         return 2.0 * (ops.log(energy) - low) / (high - low) - 1.0
 
-    def _features(self, batch, noise):
-        """Returns (energy features (B, L), cell features (B, cells)), not standardised,
-        of a batch whose cells get `noise` (B, cells) MeV added."""
+    @property
+    def empty_level(self) -> float:
+        """The cell feature below which a generated cell is empty: halfway down the gap."""
+        return float(np.log(self.alpha) - np.log1p(-self.alpha)) - 0.5 * self.empty_gap
+
+    def _features(self, batch, jitter):
+        """Returns (energy features (B, L), cell features (B, cells)), not standardised;
+        `jitter` (B, cells) in [0, 1) spreads the empty cells over one logit unit."""
         n = ops.shape(batch["energy"])[0]
         cells = ops.concatenate([ops.reshape(batch[key], (n, -1)) for key in self.layout.cell_keys], axis=1)
-        cells = ops.relu(cells * self.layout.to_mev) + noise
+        cells = cells * self.layout.to_mev
+        cells = ops.where(cells >= self.threshold_mev, cells, 0.0)
         membership = ops.convert_to_tensor(self._membership)
         layer_energy = ops.matmul(cells, membership)  # (B, L) MeV
-        shares = cells / ops.matmul(layer_energy, ops.transpose(membership))
+        shares = cells / ops.maximum(ops.matmul(layer_energy, ops.transpose(membership)), TINY_MEV)
         total = ops.sum(layer_energy, axis=1, keepdims=True)
         behind = ops.convert_to_tensor(np.triu(np.ones((self.layout.n_layers,) * 2, dtype="float32")).T)
         remaining = ops.matmul(layer_energy, behind)  # E_i + ... + E_{L-1}
-        taken = layer_energy[:, :-1] / remaining[:, :-1]
+        taken = layer_energy[:, :-1] / ops.maximum(remaining[:, :-1], TINY_MEV)
         energy_features = ops.concatenate(
-            [ops.log(total / (batch["energy"] * 1000.0)), _logit(taken, self.alpha)], axis=1)
-        return energy_features, _logit(shares, self.alpha)
+            [ops.log(ops.maximum(total, TINY_MEV) / (batch["energy"] * 1000.0)), _logit(taken, self.alpha)], axis=1)
+        parked = self.empty_level - 0.5 * self.empty_gap - jitter
+        return energy_features, ops.where(cells > 0, _logit(shares, self.alpha), parked)
 
     def _training_features(self, batch):
         n = ops.shape(batch["energy"])[0]
-        noise = keras.random.uniform((n, self.layout.n_cells), 0.0, self.noise_mev, seed=self.seed_generator)
-        energy_features, cell_features = self._features(batch, noise)
+        jitter = keras.random.uniform((n, self.layout.n_cells), seed=self.seed_generator)
+        energy_features, cell_features = self._features(batch, jitter)
         energy_features = (energy_features - self.energy_shift) / self.energy_scale
         cell_features = (cell_features - self.cell_shift) / self.cell_scale
         return energy_features, cell_features
@@ -292,16 +310,18 @@ class CaloFlow(GenerativeModel):
         for start in range(0, n, batch_size):
             batch = {key: inputs[key][start:start + batch_size] for key in self.required_inputs}
             m = len(batch["energy"])
-            noise = rng.uniform(0.0, self.noise_mev, (m, self.layout.n_cells)).astype("float32")
-            features = [ops.convert_to_numpy(f).astype("float64") for f in self._features(batch, noise)]
+            jitter = rng.uniform(0.0, 1.0, (m, self.layout.n_cells)).astype("float32")
+            features = [ops.convert_to_numpy(f).astype("float64") for f in self._features(batch, jitter)]
             moments = [(f.sum(0), np.square(f).sum(0)) for f in features]
             sums = moments if sums is None else [(a + s, b + q) for (a, b), (s, q) in zip(sums, moments)]
+            ceiling = features[1].max(0) if start == 0 else np.maximum(ceiling, features[1].max(0))
         for (total, squares), shift, scale in zip(sums, (self.energy_shift, self.cell_shift),
                                                   (self.energy_scale, self.cell_scale)):
             mean = total / n
             std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
             shift.assign(mean.astype("float32"))
             scale.assign(np.maximum(std, STD_FLOOR).astype("float32"))
+        self.cell_ceiling.assign(ceiling.astype("float32"))
 
     # --- losses ------------------------------------------------------------------------
 
@@ -376,11 +396,12 @@ class CaloFlow(GenerativeModel):
             ops.convert_to_tensor(energy_condition), ops.convert_to_tensor(energy_z))), "float32")
         dim = layout.layer_sizes[0] if layout.per_layer else layout.n_cells
         cell_z = self._integrate(self.cell_flow, condition, dim, rng, steps, solver, batch_size).reshape(n, -1)
-        shares = _inverse_logit(cell_z * ops.convert_to_numpy(self.cell_scale)
-                                + ops.convert_to_numpy(self.cell_shift), self.alpha)
+        cell_features = np.minimum(cell_z * ops.convert_to_numpy(self.cell_scale) + ops.convert_to_numpy(self.cell_shift),
+                                   ops.convert_to_numpy(self.cell_ceiling))
+        shares = np.where(cell_features > self.empty_level, _inverse_logit(cell_features, self.alpha), 0.0)
         shares = shares / np.maximum((shares @ self._membership) @ self._membership.T, 1e-30)
         cells = shares * (layer_energy @ self._membership.T)
-        cells[cells < self.noise_mev] = 0.0
+        cells[cells < self.threshold_mev] = 0.0
         return cells.astype("float32")
 
     def sample(self, n: int, condition=None, seed: int | None = None, steps: int | None = None,
@@ -427,7 +448,8 @@ class CaloFlow(GenerativeModel):
             "cell_width": self.cell_width,
             "cell_depth": self.cell_depth,
             "alpha": self.alpha,
-            "noise_mev": self.noise_mev,
+            "threshold_mev": self.threshold_mev,
+            "empty_gap": self.empty_gap,
             "steps": self.steps,
             "solver": self.solver,
             "learning_rate": self.learning_rate,
