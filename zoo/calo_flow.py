@@ -34,14 +34,26 @@ model).
 
 Departure from CaloFlow, which adds uniform noise of [0, 1 keV] to every cell
 (so an empty cell's share is about 0 and its feature about logit(alpha)): an
-empty cell is parked `empty_gap` (4) logit units below logit(alpha), spread
-over one unit, and a generated cell is empty when its feature is below the
-middle of the gap. A flow smears a narrow peak: with CaloFlow's noise the
-empty cells came back lit (1,000 held-out e+ showers, 100 epochs of 21 steps:
-216 / 132 / 41 hits in layers 0 / 1 / 2 where Geant4 has 118 / 110 / 19),
-and a smaller alpha (1e-9) that spreads them over several units lit as many
-and widened the showers (layer-1 width 40 mm against 29). With the gap, the
-smearing must cross two units to light an empty cell.
+empty cell is parked `empty_gap` logit units below logit(alpha), spread over
+one unit, and a generated cell is empty when its feature is below the middle
+of the gap. Generated features are also capped at each cell's training
+maximum (`adapt`), which cut the layer-0 width of the gap-4 model from 50 to
+25 mm (Geant4: 15). A flow smears a narrow peak, and a wide gap makes each
+cell's distribution wider, which the flow resolves worse. Measured on the
+1,000 held-out e+ showers (`physgan.evaluate --run`, 21 steps per epoch):
+
+| preprocessing | epoch | hits per shower, layers 0 / 1 / 2 | sep. power: hits L0 / width y L0 / width x L1 | FPD | AUC cells |
+|---|---|---|---|---|---|
+| Geant4 | | 118 / 110 / 19 | | | |
+| CaloFlow's noise (alpha 1e-6) | 100 | 216 / 132 / 41 | 0.89 / 0.36 / 0.21 | 101 | 0.954 |
+| noise, alpha 1e-9 | 100 | 190 / 129 / 40 | 0.69 / 0.69 / 0.62 | 3585 | 0.985 |
+| gap 4 | 400 | 118 / 108 / 18 | 0.06 / 0.60 / 0.48 | 75 | 0.992 |
+| gap 1 (the default) | 200 | 162 / 121 / 24 | 0.39 / 0.45 / 0.25 | 32 | 0.979 |
+| gap 0.5 | 200 | 175 / 124 / 25 | 0.53 / 0.42 / 0.21 | 29 | 0.976 |
+
+None of these meets issue #25's targets yet (AUC <= 0.75, separation powers
+<= 0.05); a wider network (cell_width 1024, depth 3) did no better after 100
+epochs (width y L0 0.55, width x L1 0.51 with gap 4).
 
 Layouts (`dataset`):
 - "calogan": 3 layers of 288, 144 and 72 cells; stage 2 models all 504 cells
@@ -163,7 +175,7 @@ class CaloFlow(GenerativeModel):
         cell_depth: int = 4,
         alpha: float = 1e-6,
         threshold_mev: float | None = None,
-        empty_gap: float = 4.0,
+        empty_gap: float = 1.0,
         steps: int = 16,
         solver: str = "midpoint",
         learning_rate: float = 5e-4,
