@@ -55,6 +55,23 @@ def test_stage_one_features_give_back_the_layer_energies(layout, eplus, photons)
 
 
 @pytest.mark.backend_free
+def test_the_per_dimension_pathway_sees_only_its_own_cell_and_the_context():
+    from physgan.layers import ElementwiseMLP
+
+    layer = ElementwiseMLP(4)
+    rng = np.random.default_rng(0)
+    x, context = rng.normal(size=(3, 5)).astype("float32"), rng.normal(size=(3, 2)).astype("float32")
+    layer([x, context])
+    layer.w2.assign(rng.normal(size=(5, 4)).astype("float32"))
+    moved = x.copy()
+    moved[:, 2] += 1.0
+    before, after = (ops.convert_to_numpy(layer([v, context])) for v in (x, moved))
+    np.testing.assert_allclose(np.delete(after, 2, axis=1), np.delete(before, 2, axis=1), rtol=1e-6)
+    assert np.all(np.abs(after[:, 2] - before[:, 2]) > 1e-4)
+    assert ElementwiseMLP.from_config(layer.get_config()).hidden == 4
+
+
+@pytest.mark.backend_free
 def test_an_untrained_flow_draws_the_data_response_and_fills_each_layer_with_its_energy(eplus):
     # The velocity's last layer starts at zero, so an untrained flow maps N(0, 1) to itself:
     # the stage-1 features then follow N(mean, std) of the data's, and log(E_tot / E) the

@@ -7,7 +7,7 @@ so that `.keras` files rebuild them on any backend.
 
 from physgan.layers.calorimeter import EnergyFeatures, EnergyNormalisation, LayerEnergy, LogEnergyScale, LogLayerFractions, Sparsity, TotalEnergy
 from physgan.layers.conv import Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
-from physgan.layers.flow import TimeFeatures
+from physgan.layers.flow import ElementwiseMLP, TimeFeatures
 from physgan.layers.inpainting import InpaintingGate
 from physgan.layers.locally_connected import LocallyConnected2D
 from physgan.layers.minibatch import MinibatchDiscrimination
@@ -20,6 +20,7 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "ElementwiseMLP",
     "EnergyFeatures",
     "EnergyNormalisation",
     "InpaintingGate",

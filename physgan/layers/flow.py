@@ -29,3 +29,40 @@ class TimeFeatures(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "frequencies": self.frequencies}
+
+
+@keras.saving.register_keras_serializable(package="physgan")
+class ElementwiseMLP(keras.layers.Layer):
+    """One small MLP per dimension: (x (B, D), context (B, C)) -> (B, D) with
+    out_i = sum_h w2[i, h] silu(x_i w1[i, h] + b1[i, h] + (context W)_h) + b2[i].
+
+    A dense velocity field must spend its width on every cell's own nonlinearity
+    (an empty-or-lit cell's bimodal share); this pathway gives each dimension its
+    own, seeing the shared context. The output starts at zero (w2 = 0).
+    """
+
+    def __init__(self, hidden: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        if hidden < 1:
+            raise ValueError(f"hidden must be >= 1, got {hidden}")
+        self.hidden = int(hidden)
+
+    def build(self, input_shape):
+        (_, dim), (_, context) = input_shape
+        self.w1 = self.add_weight((dim, self.hidden), initializer="random_normal", name="w1")
+        self.b1 = self.add_weight((dim, self.hidden), initializer="random_normal", name="b1")
+        self.context_kernel = self.add_weight((context, self.hidden), initializer="glorot_uniform",
+                                              name="context_kernel")
+        self.w2 = self.add_weight((dim, self.hidden), initializer="zeros", name="w2")
+        self.b2 = self.add_weight((dim,), initializer="zeros", name="b2")
+
+    def call(self, inputs):
+        x, context = inputs
+        h = ops.silu(x[:, :, None] * self.w1 + self.b1 + ops.matmul(context, self.context_kernel)[:, None, :])
+        return ops.sum(h * self.w2, axis=-1) + self.b2
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden": self.hidden}
