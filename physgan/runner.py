@@ -30,10 +30,15 @@ def describe_models() -> str:
     return "\n".join(lines)
 
 
+def constructor_options(entry) -> set[str]:
+    """Returns the names of the constructor options of a zoo entry's class."""
+    return set(inspect.signature(entry.cls.__init__).parameters) - {"self", "kwargs"}
+
+
 def model_summary(name: str, dataset: str | None = None, **config) -> str:
     """Returns the parameter counts of every network of model `name` (built for
     `dataset` when its constructor takes one)."""
-    if dataset is not None and "dataset" in inspect.signature(get_entry(name).cls.__init__).parameters:
+    if dataset is not None and "dataset" in constructor_options(get_entry(name)):
         config = {"dataset": dataset, **config}
     model = build_model(name, **config)
     lines = [f"{name} ({type(model).__name__}) on {keras.backend.backend()}"]
@@ -91,7 +96,7 @@ def model_options_from_flags(options: dict) -> dict:
 def build_model(name: str, **options):
     """Returns `get_model(name, **options)`, with a clear error for unknown options."""
     entry = get_entry(name)
-    accepted = set(inspect.signature(entry.cls.__init__).parameters) - {"self", "kwargs"}
+    accepted = constructor_options(entry)
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(
@@ -103,7 +108,7 @@ def build_model(name: str, **options):
 def data_model_options(entry, dataset: str, data, seed: int | None) -> dict:
     """Returns the constructor options a new model takes from its data: the seed, the data
     set's name and the data's `model_options`, each where the model's class accepts it."""
-    accepted = set(inspect.signature(entry.cls.__init__).parameters)
+    accepted = constructor_options(entry)
     offered = {"seed": seed, "dataset": dataset, **data.model_options}
     return {key: value for key, value in offered.items() if key in accepted}
 
@@ -234,14 +239,14 @@ def train(options: dict) -> Path:
         model = build_model(entry.name, **{**data_model_options(entry, dataset, data, options.get("seed")),
                                            **model_options_from_flags(options)})
         model.compile(steps_per_epoch=steps)
-        model.adapt(data.inputs)
-        init_from = initial_weights(model, options["init_from"]) if options.get("init_from") else None
         missing = [k for k in model.required_inputs if k not in data.inputs]
         if missing:
             raise ConfigError(
                 f"model {entry.name!r} needs {', '.join(missing)} for every event, "
                 f"and {data.source} has none"
             )
+        model.adapt(data.inputs)  # before --init-from, which may copy the statistics too
+        init_from = initial_weights(model, options["init_from"]) if options.get("init_from") else None
         initial_epoch = 0
         control = control_callbacks(options, model.metric_names)  # bad flags fail before the run exists
         run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset)

@@ -120,6 +120,11 @@ class Layout:
     def n_cells(self) -> int:
         return sum(self.layer_sizes)
 
+    @property
+    def block_size(self) -> int:
+        """The cells stage 2 draws in one row: one layer's, or all of them."""
+        return self.layer_sizes[0] if self.per_layer else self.n_cells
+
     def membership(self) -> np.ndarray:
         """Returns float32 (cells, layers): 1 where a cell belongs to a layer."""
         return np.repeat(np.eye(self.n_layers, dtype="float32"), self.layer_sizes, axis=0)
@@ -220,7 +225,7 @@ class CaloFlow(GenerativeModel):
         alpha = float(alpha)  # --set alpha=1e-6 arrives as a string (YAML 1.1 wants 1.0e-6)
         if not 0 < alpha < 0.5:
             raise ConfigError(f"alpha must be in (0, 0.5), got {alpha}")
-        self.alpha = float(alpha)
+        self.alpha = alpha
         self.threshold_mev = float(layout.threshold_mev if threshold_mev is None else threshold_mev)
         if self.threshold_mev <= 0:
             raise ConfigError(f"threshold_mev must be > 0 MeV, got {self.threshold_mev}")
@@ -232,12 +237,11 @@ class CaloFlow(GenerativeModel):
         self.learning_rate = float(learning_rate)
         self.seed = seed
         n_layers = layout.n_layers
-        cell_dim = layout.layer_sizes[0] if layout.per_layer else layout.n_cells
         cell_condition = 1 + n_layers + (n_layers if layout.per_layer else 0)
         with keras.name_scope("energy_flow"):
             self.energy_flow = build_velocity_network(n_layers, 1, self.energy_width, self.energy_depth, "energy_flow")
         with keras.name_scope("cell_flow"):
-            self.cell_flow = build_velocity_network(cell_dim, cell_condition, self.cell_width, self.cell_depth,
+            self.cell_flow = build_velocity_network(layout.block_size, cell_condition, self.cell_width, self.cell_depth,
                                                     "cell_flow")
         self.energy_shift = self.add_weight((n_layers,), initializer="zeros", trainable=False, name="energy_shift")
         self.energy_scale = self.add_weight((n_layers,), initializer="ones", trainable=False, name="energy_scale")
@@ -368,7 +372,7 @@ class CaloFlow(GenerativeModel):
         energy_features, cell_features = self._training_features(batch)
         condition = self._cell_condition(self._energy_condition(batch["energy"]), energy_features)
         if self.layout.per_layer:
-            cell_features = ops.reshape(cell_features, (-1, self.layout.layer_sizes[0]))
+            cell_features = ops.reshape(cell_features, (-1, self.layout.block_size))
         loss = self._flow_matching_loss(self.cell_flow, cell_features, condition)
         return loss, {"cell_flow_loss": loss}
 
@@ -421,8 +425,7 @@ class CaloFlow(GenerativeModel):
         layer_energy = self._layer_energies(features, energies)
         condition = np.asarray(ops.convert_to_numpy(self._cell_condition(
             ops.convert_to_tensor(energy_condition), ops.convert_to_tensor(energy_z))), "float32")
-        dim = layout.layer_sizes[0] if layout.per_layer else layout.n_cells
-        cell_z = self._integrate(self.cell_flow, condition, dim, rng, steps, solver, batch_size).reshape(n, -1)
+        cell_z = self._integrate(self.cell_flow, condition, layout.block_size, rng, steps, solver, batch_size).reshape(n, -1)
         cell_features = np.minimum(cell_z * ops.convert_to_numpy(self.cell_scale) + ops.convert_to_numpy(self.cell_shift),
                                    ops.convert_to_numpy(self.cell_ceiling))
         shares = np.where(cell_features > self.empty_level, _inverse_logit(cell_features, self.alpha), 0.0)
@@ -440,7 +443,7 @@ class CaloFlow(GenerativeModel):
                 them uniformly over `energy_range`.
             seed: makes the draw reproducible (the same on every backend).
             steps: ODE steps per stage (default: the model's `steps`); fewer is
-                faster and less faithful (benchmarks/generation.py measures it).
+                faster and less faithful.
             solver: "euler" or "midpoint" (two network calls per step).
             batch_size: rows per network call.
         """
@@ -455,9 +458,9 @@ class CaloFlow(GenerativeModel):
     def _events(self, energies: np.ndarray, cells: np.ndarray):
         n = len(energies)
         if self.dataset == "ild":
-            from physgan.data.ild import IldShowers
+            from physgan.data.ild import SHOWER_SHAPE, IldShowers
 
-            return IldShowers(incident_energy=energies, layers=cells.reshape(n, 30, 30, 30))
+            return IldShowers(incident_energy=energies, layers=cells.reshape(n, *SHOWER_SHAPE))
         from physgan.data.calogan import LAYER_SHAPES, CaloShowers
 
         bounds = np.cumsum((0, *self.layout.layer_sizes))
