@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend to run the model on")
     parser.add_argument("--quantize", choices=("int8",), help="CaloGAN: quantize the generator's Dense layers first (about 2x faster on CPU with JAX; see benchmarks/generation.py)")
+    parser.add_argument("--steps", type=int, help="flow models (calo_flow): ODE steps per stage (default: the model's own, 16); fewer is faster and less faithful (benchmarks/flow_generation.py)")
+    parser.add_argument("--solver", choices=("euler", "midpoint"), help="flow models (calo_flow): fixed-step ODE solver (default: the model's own, midpoint)")
     return parser
 
 
@@ -77,18 +79,23 @@ def _condition_range(args, dataset):
     return getattr(args, own) if own else None
 
 
+SAMPLE_FLAGS = {"particle": "CaloGAN ACGAN models", "steps": "flow models (calo_flow)",
+                "solver": "flow models (calo_flow)"}  # flag -> the models whose sample() takes it
+
+
 def _sample_options(model, args, dataset) -> dict:
-    """Returns the keyword options of `model.sample` that were given (--particle)."""
+    """Returns the keyword options of `model.sample` that were given (--particle, --steps,
+    --solver); ConfigError for one the model's sample() does not take."""
     import inspect
 
     from physgan.errors import ConfigError
 
-    options = {"particle": args.particle} if args.particle is not None else {}
+    options = {name: getattr(args, name) for name in SAMPLE_FLAGS if getattr(args, name) is not None}
     accepted = inspect.signature(model.sample).parameters
     for name in options:
         if name not in accepted:
             raise ConfigError(f"--{name} does not apply to {type(model).__name__} models "
-                              f"({dataset.name} data set); it applies to CaloGAN ACGAN models")
+                              f"({dataset.name} data set); it applies to {SAMPLE_FLAGS[name]}")
     if "batch_size" in accepted:
         options["batch_size"] = args.batch_size
     return options

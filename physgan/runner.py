@@ -123,9 +123,13 @@ def _repeated_to_fill(inputs: dict, n_needed: int) -> dict:
     return {key: np.concatenate([value] * repeats) for key, value in inputs.items()}
 
 
+STREAM_SAMPLE_EVENTS = 4096  # events read into memory under --stream (model options, `adapt`)
+
+
 def _training_data(dataset: str, options: dict, batch_size: int):
-    """Returns (TrainingData, ShowerStream or None): with --stream only one
-    batch is read here (model options, checks); fit then reads from disk."""
+    """Returns (TrainingData, ShowerStream or None): with --stream only the first
+    STREAM_SAMPLE_EVENTS (or one batch if larger) are read here, for the model
+    options, the checks and `adapt`'s statistics; fit then reads from disk."""
     path = options.get("particles") or options.get("data")
     if not options.get("stream"):
         data = load_training_data(dataset, path, options.get("max_events"), options.get("particle"))
@@ -136,7 +140,10 @@ def _training_data(dataset: str, options: dict, batch_size: int):
         streamable = [d.name for d in list_datasets() if d.stream is not None]
         raise ConfigError(f"--stream reads one file of the {' or '.join(streamable)} data set (--data or the "
                           f"bundled sample), not {'a particles.yaml' if options.get('particles') else dataset}")
-    data = load_training_data(dataset, path, batch_size, options.get("particle"))
+    n_sample = max(batch_size, STREAM_SAMPLE_EVENTS)
+    if options.get("max_events"):
+        n_sample = min(n_sample, max(batch_size, options["max_events"]))
+    data = load_training_data(dataset, path, n_sample, options.get("particle"))
     stream = ShowerStream(dataset, data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
     data.model_options["energy_range"] = stream.energy_range
     return data, stream

@@ -140,7 +140,7 @@ def test_train_py_trains_the_ild_layout_and_generates_a_file(tmp_path):
     out = tmp_path / "showers.h5"
     generate = subprocess.run(
         [sys.executable, "-m", "physgan.generate", str(run_dir / "calo_flow.keras"), "--n", "3", "--energy", "20:30",
-         "--out", str(out), "--backend", "jax"],
+         "--steps", "1", "--solver", "euler", "--out", str(out), "--backend", "jax"],
         capture_output=True, text=True, env=env, timeout=600)
     assert generate.returncode == 0, generate.stderr[-3000:]
     showers = read_ild(out)

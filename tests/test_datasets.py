@@ -128,6 +128,9 @@ def test_generate_writes_the_data_set_of_the_model_and_refuses_other_conditions(
     assert "mpd_tpc events are written as .csv or .csv.gz files, not tpc.h5" in capsys.readouterr().err
     assert generate_main([str(model), "--n", "5", "--particle", "gamma", "--out", str(out)]) == 2
     assert "--particle does not apply" in capsys.readouterr().err
+    assert generate_main([str(model), "--n", "5", "--steps", "4", "--out", str(out)]) == 2
+    assert "--steps does not apply to LegacyGenerator models (mpd_tpc data set); it applies to flow models" \
+        in capsys.readouterr().err
     decoder = shared_data / "real/zdc/gen_vae_175_1_proton.h5"
     assert generate_main([str(decoder), "--n", "5", "--out", str(tmp_path / "z.npz")]) == 2
     assert "generates no events of a known data set" in capsys.readouterr().err

@@ -57,3 +57,15 @@ def test_ild_stream_serves_training_batches_of_the_getting_high_layout(shared_da
 def test_a_data_set_without_a_stream_says_so(shared_data):
     with pytest.raises(ConfigError, match="mpd_tpc data set cannot be streamed"):
         ShowerStream("mpd_tpc", shared_data / "calogan_gamma.h5", batch_size=4)
+
+
+@pytest.mark.backend_free
+def test_a_streamed_run_reads_a_sample_of_events_for_its_model_options(shared_data):
+    from physgan.runner import STREAM_SAMPLE_EVENTS, _training_data
+
+    path = shared_data / "calogan_eplus.h5"
+    options = {"stream": True, "data": str(path), "max_events": None}
+    data, stream = _training_data("calogan", options, batch_size=32)
+    assert data.n_events == STREAM_SAMPLE_EVENTS and len(stream) == len(read_calogan(path).incident_energy) // 32
+    data, _ = _training_data("calogan", {**options, "max_events": 100}, batch_size=32)
+    assert data.n_events == 100
