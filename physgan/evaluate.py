@@ -181,11 +181,13 @@ def shipped_entry(model: str | Path, data: str | Path | None = None) -> tuple[Pa
 
 
 def _bundled_data(entry: dict) -> Path | None:
-    """Returns the data file of the data set's bundled sample when the entry was trained on it."""
-    from physgan.datasets import get_dataset
+    """Returns the data file of the data set's bundled sample when the entry was trained on
+    it (the same name and SHA-256: the bundled calogan_eplus.h5 is a slice of the shared one)."""
+    from physgan.datasets import file_sha256, get_dataset
 
     source = get_dataset(entry["dataset"]).training_data(None, 1, entry.get("particle")).source
-    return source if source.name == entry["data"]["file"] else None
+    same = source.name == entry["data"]["file"] and file_sha256(source) == entry["data"]["sha256"]
+    return source if same else None
 
 
 def shipped_comparison(model: str | Path, data: str | Path | None = None, max_events: int | None = None,

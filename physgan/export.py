@@ -86,9 +86,11 @@ def averaged_checkpoints(run_dir: Path, config: dict, epochs: list[int]):
 
 
 def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = None,
-                 metrics: str | Path | None = None, epochs: list[int] | None = None) -> Path:
+                 metrics: str | Path | None = None, epochs: list[int] | None = None,
+                 sample_steps: int | None = None) -> Path:
     """Returns `out` after writing the run's final model there and indexing it; with
-    `epochs`, the checkpoint kept after that epoch, or the average of several."""
+    `epochs`, the checkpoint kept after that epoch, or the average of several; with
+    `sample_steps`, a flow model's default ODE steps of generation set to it."""
     import physgan
     from physgan.artifacts import read_run_config, save_model, write_json
     from physgan.datasets import file_sha256
@@ -104,6 +106,10 @@ def export_model(run_dir: str | Path, out: str | Path, quantize: str | None = No
         if not hasattr(model, "quantize_generator"):
             raise ConfigError(f"model {config['model']!r} has no generator quantization")
         model.quantize_generator(quantize)
+    if sample_steps is not None:
+        if not hasattr(model, "steps"):
+            raise ConfigError(f"--sample-steps applies to flow models (calo_flow), not {config['model']!r}")
+        model.steps = model._checked_steps(sample_steps)
     save_model(model, out)
     metrics, figures = _shipped_metrics(metrics, out)
     index_path = out.parent / "index.json"
@@ -144,12 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quantize", choices=("int8", "float8"), help="quantize the generator's Dense layers")
     parser.add_argument("--epoch", nargs="+", metavar="N", help="export the checkpoint kept after epoch N (train.py --keep-every) instead of the final model; several epochs, or FIRST:LAST:STEP, export the average of their weights (Polyak averaging, arXiv:1806.04498)")
     parser.add_argument("--metrics", help="metrics.json of `python -m physgan.evaluate` to store in the index")
+    parser.add_argument("--sample-steps", type=int, help="flow models (calo_flow): the ODE steps the exported model's sample() takes by default (benchmarks/flow_generation.py measures the fidelity cost)")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend used for the export")
     return parser
 
 
 def _run(args: argparse.Namespace) -> None:
-    path = export_model(args.run_dir, args.out, args.quantize, args.metrics, parse_epochs(args.epoch or []))
+    path = export_model(args.run_dir, args.out, args.quantize, args.metrics, parse_epochs(args.epoch or []),
+                        args.sample_steps)
     print(f"physgan: exported {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend to run the model on")
     parser.add_argument("--quantize", choices=("int8",), help="CaloGAN: quantize the generator's Dense layers first (about 2x faster on CPU with JAX; see benchmarks/generation.py)")
-    parser.add_argument("--steps", type=int, help="flow models (calo_flow): ODE steps per stage (default: the model's own, 16); fewer is faster and less faithful (benchmarks/flow_generation.py)")
+    parser.add_argument("--steps", type=int, help="flow models (calo_flow): ODE steps per stage (default: the model's own, 8 for the shipped ones); fewer is faster, 2 loses fidelity (benchmarks/flow_generation.py)")
     parser.add_argument("--solver", choices=("euler", "midpoint"), help="flow models (calo_flow): fixed-step ODE solver (default: the model's own, midpoint)")
     return parser
 

@@ -145,6 +145,11 @@ def test_train_py_trains_the_ild_layout_and_generates_a_file(tmp_path):
     assert generate.returncode == 0, generate.stderr[-3000:]
     showers = read_ild(out)
     assert showers.layers.shape == (3, 30, 30, 30) and np.all(showers.total_energy > 0)
+    shipped = tmp_path / "shipped" / "calo_flow_ild.keras"
+    export = subprocess.run([sys.executable, "-m", "physgan.export", str(run_dir), "--out", str(shipped),
+                             "--sample-steps", "1", "--backend", "jax"], capture_output=True, text=True, env=env, timeout=600)
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert json.loads((shipped.parent / "index.json").read_text())[shipped.name]["model_config"]["steps"] == 1
 
 
 @pytest.mark.backend_free

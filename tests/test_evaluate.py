@@ -227,3 +227,11 @@ def test_held_out_evaluation_refuses_what_it_cannot_do(shared_data, tmp_path):
     assert too_many.returncode == 2 and f"has {total} events" in too_many.stderr
     no_file = _command("train.py", "--model", "calogan", "--holdout", 10, "--out", tmp_path)
     assert no_file.returncode == 2 and "give it with --data FILE" in no_file.stderr
+
+
+def test_a_shipped_model_finds_its_shared_data_file_not_the_bundled_sample_of_that_name(shared_data, monkeypatch):
+    from physgan.evaluate import shipped_entry
+
+    monkeypatch.setenv("PHYSGAN_SHARED_DATA", str(shared_data))
+    _, entry, data = shipped_entry(REPO_ROOT / "saved_models" / "calo_flow_eplus.keras")
+    assert data == shared_data / "calogan_eplus.h5" and entry["data"]["n_events"] == 5238
