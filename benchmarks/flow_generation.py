@@ -74,6 +74,19 @@ def fidelity_child(args) -> dict:
     return {"fidelity": rows}
 
 
+def print_fidelity(args, shared: list[str]) -> int:
+    """Prints the held-out scores of each step count (one child process); returns the exit code."""
+    result = run_child(__file__, args.fidelity_backend, shared + ["--fidelity-child"], threads=args.threads)
+    if result is None:
+        return 1
+    print(f"\nfidelity on the held-out events ({args.fidelity_backend}): "
+          f"{'steps':>5} {'AUC cells':>9} {'FPD':>7} {'E_tot/E shift':>13}  worst observable")
+    for steps, row in result["fidelity"].items():
+        print(f"{'':<44}{steps:>5} {row['auc']:>9.3f} {row['fpd']:>7.2f} {row['response_shift']:>+13.2%}  "
+              f"{row['worst']} {row['worst_separation_power']:.3f}")
+    return 0
+
+
 def main() -> int:
     parser = generation_parser(__doc__, [1024, 4096])
     parser.add_argument("--steps", nargs="+", type=int, default=[4, 8, 16, 32], help="ODE steps per stage to time (and score)")
@@ -101,17 +114,7 @@ def main() -> int:
             for batch, rate in rates.items():
                 print(f"{backend:<11} {name:<22} {batch:>6} {rate:>10,.0f} "
                       f"{rate * GEANT4_SECONDS_PER_SHOWER / args.threads:>14,.0f}")
-    if args.fidelity:
-        result = run_child(__file__, args.fidelity_backend, shared + ["--fidelity-child"], threads=args.threads)
-        if result is None:
-            return 1
-        print(f"\nfidelity on the held-out events ({args.fidelity_backend}): "
-              f"{'steps':>5} {'AUC cells':>9} {'FPD':>7} {'E_tot/E shift':>13}  worst observable")
-        for steps, row in result["fidelity"].items():
-            print(f"{'':<44}{steps:>5} {row['auc']:>9.3f} {row['fpd']:>7.2f} {row['response_shift']:>+13.2%}  "
-                  f"{row['worst']} {row['worst_separation_power']:.3f}")
-    return 0
-
+    return print_fidelity(args, shared) if args.fidelity else 0
 
 if __name__ == "__main__":
     sys.exit(main())
