@@ -116,5 +116,6 @@ def main() -> int:
                       f"{rate * GEANT4_SECONDS_PER_SHOWER / args.threads:>14,.0f}")
     return print_fidelity(args, shared) if args.fidelity else 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

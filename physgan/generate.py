@@ -22,6 +22,8 @@ import numpy as np
 from physgan.cli import run_command
 
 CONDITION_FLAGS = ("energy", "angle")  # the generate flags of the data sets' `Condition.flag`
+SAMPLE_FLAGS = {"particle": "CaloGAN ACGAN models", "steps": "flow models (calo_flow)",
+                "solver": "flow models (calo_flow)"}  # flag -> the models whose sample() takes it
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -77,10 +79,6 @@ def _condition_range(args, dataset):
             takes = f"its condition is --{own}" if own else "its events take no condition"
             raise ConfigError(f"--{flag} does not apply to a model of the {dataset.name} data set ({takes})")
     return getattr(args, own) if own else None
-
-
-SAMPLE_FLAGS = {"particle": "CaloGAN ACGAN models", "steps": "flow models (calo_flow)",
-                "solver": "flow models (calo_flow)"}  # flag -> the models whose sample() takes it
 
 
 def _sample_options(model, args, dataset) -> dict:

@@ -140,10 +140,8 @@ def _training_data(dataset: str, options: dict, batch_size: int):
         streamable = [d.name for d in list_datasets() if d.stream is not None]
         raise ConfigError(f"--stream reads one file of the {' or '.join(streamable)} data set (--data or the "
                           f"bundled sample), not {'a particles.yaml' if options.get('particles') else dataset}")
-    n_sample = max(batch_size, STREAM_SAMPLE_EVENTS)
-    if options.get("max_events"):
-        n_sample = min(n_sample, max(batch_size, options["max_events"]))
-    data = load_training_data(dataset, path, n_sample, options.get("particle"))
+    sample = min(STREAM_SAMPLE_EVENTS, options.get("max_events") or STREAM_SAMPLE_EVENTS)
+    data = load_training_data(dataset, path, max(batch_size, sample), options.get("particle"))
     stream = ShowerStream(dataset, data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
     data.model_options["energy_range"] = stream.energy_range
     return data, stream
