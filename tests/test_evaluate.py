@@ -211,6 +211,9 @@ def test_a_run_is_evaluated_on_the_events_it_held_out(shared_data, tmp_path):
     assert json.loads((tmp_path / "eval_shipped" / "metrics.json").read_text())["n_reference"] == 40
     wrong = _command("-m", "physgan.evaluate", "--model", shipped, "--data", shared_data / "calogan_gamma.h5")
     assert wrong.returncode == 2 and "SHA-256 differs" in wrong.stderr
+    not_a_flow = _command("-m", "physgan.export", run_dir, "--out", tmp_path / "x.keras", "--sample-steps", 4)
+    assert not_a_flow.returncode == 2
+    assert "--sample-steps applies to flow models (calo_flow), not 'calogan'" in not_a_flow.stderr
 
 
 
