@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-events", type=int, help="use at most this many events of the data file")
     parser.add_argument("--holdout", type=int, metavar="N", help="never train on the last N events of --data: they are kept for `python -m physgan.evaluate --run RUN_DIR` (the split is recorded in the run's config.json)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the original's)")
+    parser.add_argument("--distribute", choices=("none", "data-parallel"), help="none (default): one device; data-parallel: every local device holds the weights and trains on an equal slice of each batch (JAX only: keras.distribution.DataParallel; the TensorFlow and torch backends refuse it, saying why). A run may be resumed with another value")
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND; default: the environment's, else tensorflow)")
     parser.add_argument("--out", default="runs", help="folder in which a new run directory is made (default: runs)")
     parser.add_argument("--seed", type=int, help="random seed (weights, latent draws, shuffling)")

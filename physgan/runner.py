@@ -14,6 +14,7 @@ import physgan
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
 from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds, trim_history
 from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
+from physgan.distribute import training_scope
 from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
 from physgan.resume import check_resumed_data
@@ -203,6 +204,12 @@ def initial_weights(model, source: str | Path) -> dict:
 def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
+    batch_size = options["batch_size"] or entry.cls.default_batch_size
+    with training_scope(options.get("distribute"), batch_size):  # --distribute: built, trained and saved in it
+        return _train(options, entry, batch_size)
+
+
+def _train(options: dict, entry, batch_size: int) -> Path:
     dataset = options.get("dataset") or _dataset_of_data_file(entry, options.get("data")) or entry.datasets[0]
     if dataset not in entry.datasets:
         raise ConfigError(
@@ -210,7 +217,6 @@ def train(options: dict) -> Path:
         )
     if options.get("seed") is not None:
         keras.utils.set_random_seed(options["seed"])
-    batch_size = options["batch_size"] or entry.cls.default_batch_size
     epochs = options["epochs"] or entry.cls.default_epochs
     holdout = held_out_events(dataset, options)  # on --resume, from the saved flags
     data_options = options

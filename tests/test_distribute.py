@@ -1,0 +1,88 @@
+"""train.py --distribute data-parallel: every model family trains to the same weights
+on one device and on two (JAX, two forced host devices), and the backends and batch
+sizes that cannot be split are refused with one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from physgan import distribute, runner
+from physgan.errors import ConfigError
+from tests.model_testing import REPO_ROOT
+from train import parse_args
+
+# Tiny configurations of every model family, on real data (bundled samples and the
+# shared files), as train.py flags. larcv_gan trains with SGD: Adam's steps hardly
+# depend on the gradients' scale, SGD's are proportional to it, so a gradient summed
+# instead of averaged over the devices would show.
+FAMILIES = {
+    "calogan": ["--particle", "eplus", "--latent-size", "8", "--batch-size", "8", "--max-events", "32"],
+    "calo_flow": ["--particle", "eplus", "--set", "energy_width=16", "--set", "energy_depth=1",
+                  "--set", "cell_width=32", "--set", "cell_depth=1", "--batch-size", "8", "--max-events", "32"],
+    "mpd_wgan": ["--batch-size", "16", "--max-events", "64"],
+    "mpd_wgan_param": ["--batch-size", "16", "--max-events", "64"],
+    "ild_gan": ["--set", "ngf=2", "--set", "ndf=2", "--batch-size", "4", "--max-events", "16"],
+    "ild_wgan": ["--set", "ngf=2", "--set", "ndf=2", "--set", "critic_steps=2", "--batch-size", "8",
+                 "--max-events", "16"],
+    "bibae": ["--set", "ngf=2", "--set", "ndf=4", "--set", "post_processor_ndf=4", "--set", "hidden=32",
+              "--set", "latent_dim=16", "--set", "n_encoded=4", "--set", "critic_steps=2", "--batch-size", "4",
+              "--max-events", "16"],
+    "corrvae": ["--batch-size", "16", "--max-events", "64"],
+    "larcv_gan": ["--z-dim", "16", "--n-hidden", "32", "--n-layers", "2", "--g-opt", "sgd", "--d-opt", "sgd",
+                  "--g-lr", "0.05", "--d-lr", "0.05", "--batch-size", "16", "--max-events", "64"],
+    "larcv_ae": ["--n-layers", "2", "--l-dim", "8", "--batch-size", "16", "--max-events", "64"],
+    "ewm": ["--z-dim", "8", "--n-hidden", "32", "--mem-size", "2", "--set", "max_ot_steps=2",
+            "--set", "ot_batch_size=16", "--batch-size", "16", "--max-events", "64"],
+}
+# BIB-AE's post-processor LayerNorms amplify float round-off ~100x (tests/test_ild_models.py).
+TOLERANCE = {"bibae": 2e-3}
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution runs on JAX")
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_two_devices_train_to_the_weights_of_one(name, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.distributed_training", str(tmp_path), "--model", name, *FAMILIES[name],
+         "--epochs", "1", "--steps-per-epoch", "2"],
+        env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data-parallel over 2 devices (cpu:0, cpu:1)" in result.stdout
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 2
+    tolerance = TOLERANCE.get(name, 2e-6) * max(1.0, report["max_weight"])
+    assert report["max_difference"] <= tolerance, report
+
+
+def options(*flags):
+    return {**vars(parse_args(["--model", "larcv_gan", "--epochs", "1", *flags])), "verbose": 0}
+
+
+def test_backends_without_data_parallel_training_say_why(tmp_path):
+    backend = keras.backend.backend()
+    if backend == "jax":
+        pytest.skip("JAX trains data-parallel")
+    expected = {"tensorflow": "MirroredStrategy", "torch": "no keras.distribution support"}[backend]
+    with pytest.raises(ConfigError, match=f"--distribute data-parallel: .*{expected}"):
+        runner.train(options("--distribute", "data-parallel", "--out", str(tmp_path)))
+    assert not any(tmp_path.iterdir())  # refused before a run directory exists
+
+
+@pytest.mark.backend_free
+def test_a_batch_that_the_devices_cannot_split_is_refused(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["gpu:0", "gpu:1", "gpu:2"])
+    with pytest.raises(ConfigError, match="a batch of 64 cannot be split into 3 equal slices .*divisible by 3"):
+        with distribute.training_scope("data-parallel", 64):
+            pass
+    with pytest.raises(ConfigError, match="--distribute 'model-parallel': choose one of none, data-parallel"):
+        with distribute.training_scope("model-parallel", 64):
+            pass
+    with distribute.training_scope(None, 63) as devices:
+        assert devices == 1
