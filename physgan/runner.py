@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import keras
 import numpy as np
 
 import physgan
+from physgan import distribute
 from physgan.artifacts import new_run_dir, read_run_config, save_model, write_json
 from physgan.callbacks import EpochSamples, RunCheckpoint, resume_point, training_seconds, trim_history
 from physgan.datasets import dataset_of_file, file_sha256, get_dataset, list_datasets, load_training_data
-from physgan.distribute import training_scope
 from physgan.errors import ConfigError, DataError
 from physgan.registry import get_entry
 from physgan.resume import check_resumed_data
@@ -205,11 +206,12 @@ def train(options: dict) -> Path:
     """Trains a zoo model as `options` (train.py's flags) say; returns the run dir."""
     entry = get_entry(options["model"])
     batch_size = options["batch_size"] or entry.cls.default_batch_size
-    with training_scope(options.get("distribute"), batch_size):  # --distribute: built, trained and saved in it
+    distribute.initialize(options.get("coordinator"), options.get("num_processes"), options.get("process_id"))
+    with distribute.training_scope(options.get("distribute"), batch_size):  # built, trained and saved in it
         return _train(options, entry, batch_size)
 
 
-def _train(options: dict, entry, batch_size: int) -> Path:
+def _train(options: dict, entry, batch_size: int) -> Path | None:
     dataset = options.get("dataset") or _dataset_of_data_file(entry, options.get("data")) or entry.datasets[0]
     if dataset not in entry.datasets:
         raise ConfigError(
@@ -223,6 +225,10 @@ def _train(options: dict, entry, batch_size: int) -> Path:
     if holdout is not None:
         first = holdout["first_event"]
         data_options = {**options, "max_events": min(options.get("max_events") or first, first)}
+    processes, writer = distribute.num_processes(), distribute.process_id() == 0
+    if processes > 1 and options.get("stream"):
+        raise ConfigError(f"--stream reads one file in one process; {processes} processes train on "
+                          f"in-memory shards (drop --stream)")
     data, stream = _training_data(dataset, data_options, batch_size)
     n_events = data.n_events if stream is None else len(stream.energies)
     steps = options.get("steps_per_epoch") or max(1, n_events // batch_size)
@@ -232,6 +238,8 @@ def _train(options: dict, entry, batch_size: int) -> Path:
             "lower --batch-size or give more events"
         )
     inputs = _repeated_to_fill(data.inputs, steps * batch_size) if stream is None else stream
+    if processes > 1:  # each feeds its shard, one local batch of each global batch
+        inputs = distribute.process_shard(inputs, distribute.process_id(), processes)
 
     if options.get("resume"):
         run_dir = Path(options["resume"])
@@ -239,13 +247,13 @@ def _train(options: dict, entry, batch_size: int) -> Path:
         different = check_resumed_data(config, file_sha256(data.source), Path(data.source).resolve(),
                                        bool(options.get("allow_different_data")))
         checkpoint, initial_epoch = resume_point(run_dir)
-        trim_history(run_dir, initial_epoch)
+        if writer:
+            trim_history(run_dir, initial_epoch)
         model = physgan.load(checkpoint)
         control = control_callbacks(options, model.metric_names)
         if different:
             config.setdefault("resumed_on_different_data", []).append({**different, "at_epoch": initial_epoch})
         config.update(flags=options, epochs=epochs)
-        write_json(run_dir / "config.json", config)
     else:
         model = build_model(entry.name, **{**data_model_options(entry, dataset, data, options.get("seed")),
                                            **model_options_from_flags(options)})
@@ -260,7 +268,7 @@ def _train(options: dict, entry, batch_size: int) -> Path:
         init_from = initial_weights(model, options["init_from"]) if options.get("init_from") else None
         initial_epoch = 0
         control = control_callbacks(options, model.metric_names)  # bad flags fail before the run exists
-        run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset)
+        run_dir = new_run_dir(options["out"], entry.name, options.get("particle") or dataset) if writer else None
         config = {
             "flags": options,
             "model": entry.name,
@@ -277,25 +285,35 @@ def _train(options: dict, entry, batch_size: int) -> Path:
             "versions": _versions(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
+    config["distribute"] = {"mode": options.get("distribute") or "none", "processes": processes,
+                            "devices": len(keras.distribution.list_devices()) if options.get("distribute") == "data-parallel" else 1}
+    if writer:
         write_json(run_dir / "config.json", config)
     if initial_epoch >= epochs:
         print(f"physgan: {run_dir} already finished {initial_epoch} of {epochs} epochs")
     # Run-control callbacks first: the log and the checkpoint see the rates they set.
-    callbacks = [
-        *control,
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=initial_epoch > 0),
-        RunCheckpoint(run_dir, keep_every=options.get("keep_every") or 0),
-    ]
+    callbacks = [*control]
     sample_size = options.get("sample_size")
+    if processes > 1 and sample_size:
+        raise ConfigError(f"--sample-size {sample_size}: {processes} processes write no samples while they train "
+                          f"(generate from the saved model instead)")
     if sample_size is None:
-        sample_size = get_dataset(dataset).epoch_samples
+        sample_size = get_dataset(dataset).epoch_samples if processes == 1 else 0
+    # Process 0 alone writes the run directory; the others save the same checkpoints into
+    # a scratch folder (saving reads the weights with collectives that every process joins).
+    scratch = None if writer else tempfile.TemporaryDirectory(prefix=f"physgan-process-{distribute.process_id()}-")
+    save_dir = run_dir if writer else Path(scratch.name)
+    callbacks.append(RunCheckpoint(save_dir, keep_every=options.get("keep_every") or 0))
+    if writer:
+        callbacks.insert(len(control), keras.callbacks.CSVLogger(str(run_dir / "history.csv"),
+                                                                 append=initial_epoch > 0))
     if sample_size:
         callbacks.append(EpochSamples(run_dir, sample_size, seed=options.get("seed") or 0))
     print(f"physgan: training {entry.name} on {n_events} events of {data.source} "
-          f"({keras.backend.backend()} backend) -> {run_dir}")
+          f"({keras.backend.backend()} backend) -> {run_dir or 'process 0'}")
     history = model.fit(
         inputs,
-        batch_size=batch_size if stream is None else None,
+        batch_size=batch_size // processes if stream is None else None,
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=options.get("steps_per_epoch"),
@@ -303,7 +321,10 @@ def _train(options: dict, entry, batch_size: int) -> Path:
         callbacks=callbacks,
         verbose=options.get("verbose", "auto"),
     )
-    final = save_model(model, run_dir / f"{entry.name}.keras")
+    final = save_model(model, save_dir / f"{entry.name}.keras")
+    if not writer:
+        scratch.cleanup()
+        return None
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     config["epochs_done"] = initial_epoch + len(history.epoch)  # fewer when stopped early
     config["train_seconds"] = training_seconds(run_dir)

@@ -1,15 +1,19 @@
 """train.py --distribute data-parallel: every model family trains to the same weights
-on one device and on two (JAX, two forced host devices), and the backends and batch
-sizes that cannot be split are refused with one line."""
+on one device and on two (JAX, two forced host devices); two processes on localhost
+train together, each on its shard; the backends, batch sizes and process flags that
+cannot work are refused with one line."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
+import physgan
 from physgan import distribute, runner
 from physgan.errors import ConfigError
 from tests.model_testing import REPO_ROOT
@@ -86,3 +90,60 @@ def test_a_batch_that_the_devices_cannot_split_is_refused(monkeypatch):
             pass
     with distribute.training_scope(None, 63) as devices:
         assert devices == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="several processes train together on JAX")
+def test_two_processes_on_localhost_train_each_on_its_shard(tmp_path):
+    flags = ["train.py", "--model", "mpd_wgan", "--backend", "jax", "--distribute", "data-parallel",
+             "--num-processes", "2", "--coordinator", f"127.0.0.1:{free_port()}", "--batch-size", "16",
+             "--max-events", "64", "--epochs", "2", "--steps-per-epoch", "2", "--seed", "0", "--out",
+             str(tmp_path), "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("XLA_FLAGS", None)
+    processes = [subprocess.Popen([sys.executable, *flags, "--process-id", str(i)], cwd=REPO_ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 0)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for p, (out, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    (out_1, _), (out_0, _) = outputs
+    assert "of 2 processes (this is process 1), 8 events of each batch per device" in out_1
+    assert "-> process 0" in out_1  # process 1 writes no run directory
+    (run_dir,) = tmp_path.iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["distribute"] == {"mode": "data-parallel", "processes": 2, "devices": 2}
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "nan" not in history[-1].lower()
+    model = physgan.load(run_dir / "mpd_wgan.keras")
+    assert np.isfinite(model.sample(10, seed=0).amplitudes).all()
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last-0002.keras", "state.json"}
+
+
+@pytest.mark.backend_free
+def test_each_process_gets_an_equal_contiguous_shard():
+    inputs = {"image": np.arange(10), "energy": np.arange(10) * 2}
+    assert distribute.process_shard(inputs, 1, 3)["image"].tolist() == [3, 4, 5]
+    assert distribute.process_shard(inputs, 2, 3)["energy"].tolist() == [12, 14, 16]
+
+
+@pytest.mark.backend_free
+def test_several_processes_need_their_id_and_the_coordinator(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    for name in ("KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID",
+                 "KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+        monkeypatch.delenv(name, raising=False)
+    assert distribute.initialize() == 1
+    with pytest.raises(ConfigError, match="--num-processes 2: give this process's --process-id"):
+        distribute.initialize(num_processes=2)
+    with pytest.raises(ConfigError, match="--num-processes 2: give the --coordinator HOST:PORT"):
+        distribute.initialize(num_processes=2, process_id=0)
+    with pytest.raises(ConfigError, match="--process-id 2: choose 0 to 1"):
+        distribute.initialize("127.0.0.1:1234", 2, 2)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(ConfigError, match="several processes train together on JAX only"):
+        distribute.initialize("127.0.0.1:1234", 2, 0)

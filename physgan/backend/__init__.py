@@ -8,6 +8,8 @@ Everything else is written with `keras.ops`. A backend module offers three thing
   gradients of the loss with respect to `variables`.
 - `input_gradient(fn, inputs)`: the gradient of `sum(fn(inputs))` with respect to
   `inputs`, itself differentiable (double backprop, for gradient penalties).
+- `process_index()`, `process_count()`: this process's index and the number of
+  processes of a multi-process run (JAX's; 0 and 1 on the other backends).
 - `compiled(fn)`: `fn` (of tensors, returning tensors) compiled for repeated
   calls: `jax.jit`, `tf.function`, or `fn` itself on torch (eager, outputs detached).
 - `no_gradient()`: a context in which nothing is recorded for differentiation
@@ -57,6 +59,8 @@ input_gradient = _impl.input_gradient
 IMAGE_DATA_FORMAT = getattr(_impl, "IMAGE_DATA_FORMAT", "channels_last")
 no_gradient = getattr(_impl, "no_gradient", contextlib.nullcontext)
 compiled = _impl.compiled
+process_index = getattr(_impl, "process_index", lambda: 0)
+process_count = getattr(_impl, "process_count", lambda: 1)
 
 
 def _functional_update_row(variable, index, row):
@@ -74,4 +78,4 @@ def image_data_format() -> str:
 
 
 __all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "compiled", "image_data_format", "input_gradient", "no_gradient",
-           "read_row", "update_row", "value_and_grad"]
+           "process_count", "process_index", "read_row", "update_row", "value_and_grad"]

@@ -73,6 +73,16 @@ def compiled(fn):
     return jax.jit(fn)
 
 
+def process_index() -> int:
+    """Returns this process's index among the processes of a multi-process run."""
+    return jax.process_index()
+
+
+def process_count() -> int:
+    """Returns the number of processes of a multi-process run (1 alone)."""
+    return jax.process_count()
+
+
 def input_gradient(fn, inputs):
     """Returns d sum(fn(inputs)) / d inputs (differentiable again)."""
     return jax.grad(lambda x: jnp.sum(fn(x)))(inputs)
