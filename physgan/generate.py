@@ -2,12 +2,15 @@
 
     python -m physgan.generate MODEL.keras --n 100000 --energy 1:100 --out showers.h5
     python -m physgan.generate runs/.../mpd_wgan_param.keras --n 5000 --angle 0:15 --out tpc.csv.gz
+    python -m physgan.generate calo_flow_eplus --n 10000000 --shards 100 --shard $I --out showers.h5
 
 Events are written in the format of the model's data set (`physgan.datasets`):
 CaloGAN models the CaloGAN HDF5 layout and ILD models (ild_gan, ild_wgan, bibae)
 the Getting High layout (group 30x30: energy, layers), in chunks (the file
 appears, complete, when the last chunk is written); MPD models the digits CSV
-format.
+format. With --shards K the events go to K shard files beside --out, which a rerun
+skips and which processes or batch jobs can share out (--shard I); the one that
+completes the set writes --out over them (`physgan.shards`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=4096, help="events per generator call (default: 4096)")
     parser.add_argument("--chunk-size", type=int, default=20000, help="events per write to the output file (default: 20000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--shards", type=int, default=1, metavar="K", help="split the events into K shard files beside --out (NAME.shard-IIII-of-KKKK.h5), skipping shards already written; when all exist, --out presents them as one file (an HDF5 virtual dataset over the shards, which must stay beside it; other formats are merged). Default 1: no shards")
+    parser.add_argument("--shard", type=int, metavar="I", help="with --shards K: generate only shard I (0 to K-1), e.g. one process per device or batch job; the process that completes the set writes --out")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend to run the model on")
     parser.add_argument("--quantize", choices=("int8",), help="CaloGAN: quantize the generator's Dense layers first (about 2x faster on CPU with JAX; see benchmarks/generation.py)")
     parser.add_argument("--steps", type=int, help="flow models (calo_flow): ODE steps per stage (default: the model's own, 8 for the shipped ones); fewer is faster, 2 loses fidelity (benchmarks/flow_generation.py)")
@@ -102,15 +107,13 @@ def _sample_options(model, args, dataset) -> dict:
 def generate(args) -> Path:
     """Writes `args.n` generated events to `args.out` in the format of the model's data set;
     returns its path."""
-    import contextlib
-
-    import keras
-
     import physgan
     from physgan.datasets import get_dataset
     from physgan.errors import ConfigError
+    from physgan.shards import shard_sizes
     from physgan.training import GenerativeModel
 
+    sizes = shard_sizes(args.n, args.shards, args.shard)  # bad --shards/--shard fail before the model loads
     model = physgan.load(args.model, compile=False)
     if not getattr(model, "dataset", None):
         raise ConfigError(f"{Path(args.model).name} generates no events of a known data set, so there is "
@@ -124,13 +127,28 @@ def generate(args) -> Path:
             raise ConfigError("--quantize applies to CaloGAN models only")
         if model.generator_quantization is None:
             model.quantize_generator(args.quantize)
-    rng = np.random.default_rng(args.seed)
-    progress = keras.utils.Progbar(args.n, unit_name="event")
     start = time.perf_counter()
+    if args.shards == 1 and args.shard is None:
+        _write_events(model, dataset, out, args.n, np.random.default_rng(args.seed), value_range, options,
+                      args.chunk_size)
+        seconds = time.perf_counter() - start
+        print(f"physgan: wrote {args.n} events to {out} in {seconds:.1f} s ({args.n / seconds:,.0f} events/s)")
+        return out
+    return _generate_shards(model, dataset, out, args, sizes, value_range, options)
+
+
+def _write_events(model, dataset, path: Path, n_events: int, rng, value_range, options: dict,
+                  chunk_size: int) -> Path:
+    """Writes `n_events` events of `model` to `path` in chunks, with a progress bar."""
+    import contextlib
+
+    import keras
+
+    progress = keras.utils.Progbar(n_events, unit_name="event")
     collected = []
-    with dataset.writer(out) if dataset.writer else contextlib.nullcontext() as writer:
-        for first in range(0, args.n, args.chunk_size):
-            n = min(args.chunk_size, args.n - first)
+    with dataset.writer(path) if dataset.writer else contextlib.nullcontext() as writer:
+        for first in range(0, n_events, chunk_size):
+            n = min(chunk_size, n_events - first)
             events = model.sample(n, condition=_conditions(rng, n, value_range),
                                   seed=int(rng.integers(2**31)), **options)
             if writer is None:
@@ -139,9 +157,35 @@ def generate(args) -> Path:
                 writer.append(events)
             progress.add(n)
     if collected:
-        dataset.write(out, dataset.events.concatenate(collected))
-    seconds = time.perf_counter() - start
-    print(f"physgan: wrote {args.n} events to {out} in {seconds:.1f} s ({args.n / seconds:,.0f} events/s)")
+        dataset.write(path, dataset.events.concatenate(collected))
+    return path
+
+
+def _generate_shards(model, dataset, out: Path, args, sizes: list[int], value_range, options: dict) -> Path:
+    """Writes the missing shards of `args.shards` (only `args.shard` if given), `sizes[i]`
+    events each; returns `out` once every shard exists (then written over them), else the
+    last shard written."""
+    from physgan.shards import merge, shard_path
+
+    paths = [shard_path(out, dataset.output_suffixes, i, args.shards) for i in range(args.shards)]
+    for i in range(args.shards) if args.shard is None else [args.shard]:
+        if paths[i].exists():  # written atomically: complete
+            print(f"physgan: shard {i} of {args.shards} is there ({paths[i].name}); skipped")
+            continue
+        start = time.perf_counter()
+        # Each shard draws from its own stream (seed, shard): the same events whichever process makes it.
+        _write_events(model, dataset, paths[i], sizes[i], np.random.default_rng([args.seed, i]), value_range,
+                      options, args.chunk_size)
+        seconds = time.perf_counter() - start
+        print(f"physgan: wrote shard {i} of {args.shards}, {sizes[i]} events, to {paths[i]} in {seconds:.1f} s "
+              f"({sizes[i] / seconds:,.0f} events/s)")
+    missing = [i for i, path in enumerate(paths) if not path.exists()]
+    if missing:
+        print(f"physgan: shards {', '.join(map(str, missing))} of {args.shards} are still to be written "
+              f"(--shard I); the run that completes them writes {out}")
+        return paths[args.shard if args.shard is not None else -1]
+    merge(dataset, paths, sizes, out)
+    print(f"physgan: {out} presents the {args.shards} shards as one file of {args.n} events")
     return out
 
 

@@ -285,8 +285,9 @@ def _train(options: dict, entry, batch_size: int) -> Path | None:
             "versions": _versions(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
+    parallel = options.get("distribute") == "data-parallel"
     config["distribute"] = {"mode": options.get("distribute") or "none", "processes": processes,
-                            "devices": len(keras.distribution.list_devices()) if options.get("distribute") == "data-parallel" else 1}
+                            "devices": len(keras.distribution.list_devices()) if parallel else 1}
     if writer:
         write_json(run_dir / "config.json", config)
     if initial_epoch >= epochs:
