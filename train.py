@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the original's)")
     parser.add_argument("--steps-per-epoch", type=int, help="training steps per epoch (default: one pass over the data)")
     parser.add_argument("--stream", action="store_true", default=None, help="CaloGAN and ILD models: read training batches from disk as they are needed (files bigger than memory) instead of loading the file")
+    parser.add_argument("--workers", type=int, metavar="N", help="with --stream: N threads (or processes, --use-multiprocessing) read batches ahead while the model trains (default 1; benchmarks/input_pipeline.py measures what a model needs)")
+    parser.add_argument("--use-multiprocessing", action="store_true", default=None, help="with --stream and --workers: read in processes instead of threads")
     parser.add_argument("--max-events", type=int, help="use at most this many events of the data file")
     parser.add_argument("--holdout", type=int, metavar="N", help="never train on the last N events of --data: they are kept for `python -m physgan.evaluate --run RUN_DIR` (the split is recorded in the run's config.json)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the original's)")

@@ -17,6 +17,7 @@ RESUME_MAY_CHANGE = frozenset({
     "resume", "epochs", "backend", "quiet", "verbose", "keep_every", "sample_size", "config", "out",
     "lr_schedule", "reduce_lr_on_plateau", "early_stopping", "tensorboard", "allow_different_data",
     "summary", "list", "distribute", "coordinator", "num_processes", "process_id",
+    "workers", "use_multiprocessing",
 })
 
 

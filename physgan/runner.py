@@ -131,7 +131,8 @@ STREAM_SAMPLE_EVENTS = 4096  # events read into memory under --stream (model opt
 def _training_data(dataset: str, options: dict, batch_size: int):
     """Returns (TrainingData, ShowerStream or None): with --stream only the first
     STREAM_SAMPLE_EVENTS (or one batch if larger) are read here, for the model
-    options, the checks and `adapt`'s statistics; fit then reads from disk."""
+    options, the checks and `adapt`'s statistics; fit then reads from disk (each process
+    of a multi-process run its shard, in local batches), `--workers` batches ahead."""
     path = options.get("particles") or options.get("data")
     if not options.get("stream"):
         data = load_training_data(dataset, path, options.get("max_events"), options.get("particle"))
@@ -144,7 +145,12 @@ def _training_data(dataset: str, options: dict, batch_size: int):
                           f"bundled sample), not {'a particles.yaml' if options.get('particles') else dataset}")
     sample = min(STREAM_SAMPLE_EVENTS, options.get("max_events") or STREAM_SAMPLE_EVENTS)
     data = load_training_data(dataset, path, max(batch_size, sample), options.get("particle"))
-    stream = ShowerStream(dataset, data.source, batch_size, options.get("max_events"), seed=options.get("seed"))
+    processes = distribute.num_processes()
+    workers = options.get("workers") or 1
+    stream = ShowerStream(dataset, data.source, batch_size // processes, options.get("max_events"),
+                          seed=options.get("seed"), shard=(distribute.process_id(), processes), workers=workers,
+                          use_multiprocessing=bool(options.get("use_multiprocessing")),
+                          max_queue_size=max(10, 2 * workers))
     data.model_options["energy_range"] = stream.energy_range
     return data, stream
 
@@ -226,9 +232,6 @@ def _train(options: dict, entry, batch_size: int) -> Path | None:
         first = holdout["first_event"]
         data_options = {**options, "max_events": min(options.get("max_events") or first, first)}
     processes, writer = distribute.num_processes(), distribute.process_id() == 0
-    if processes > 1 and options.get("stream"):
-        raise ConfigError(f"--stream reads one file in one process; {processes} processes train on "
-                          f"in-memory shards (drop --stream)")
     data, stream = _training_data(dataset, data_options, batch_size)
     n_events = data.n_events if stream is None else len(stream.energies)
     steps = options.get("steps_per_epoch") or max(1, n_events // batch_size)
@@ -238,7 +241,7 @@ def _train(options: dict, entry, batch_size: int) -> Path | None:
             "lower --batch-size or give more events"
         )
     inputs = _repeated_to_fill(data.inputs, steps * batch_size) if stream is None else stream
-    if processes > 1:  # each feeds its shard, one local batch of each global batch
+    if processes > 1 and stream is None:  # each feeds its shard, one local batch of each global batch
         inputs = distribute.process_shard(inputs, distribute.process_id(), processes)
 
     if options.get("resume"):

@@ -5,8 +5,9 @@ reads that batch's events (one contiguous range of the file, validated like
 every read) and converts them to training units. The order of the batches is
 shuffled every epoch; memory holds a few batches, never the file (the ILD
 training set of the paper is ~200 GB). It streams every data set that declares
-a `Stream` (CaloGAN and ILD HDF5 files); pass `workers=N,
-use_multiprocessing=...` as for any PyDataset.
+a `Stream` (CaloGAN and ILD HDF5 files); `workers=N, use_multiprocessing=...`
+read batches ahead as for any PyDataset (train.py --workers), and `shard` gives
+each process of a multi-process run its own part of the file.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ class ShowerStream(keras.utils.PyDataset):
         batch_size: events per batch (the last incomplete batch is dropped).
         max_events: use only the first events of the file.
         seed: seed of the batch order.
+        shard: (index, count): serve only the index-th of `count` equal contiguous
+            blocks of the file's batches (one process's share of a multi-process
+            run, `physgan.distribute`); every shard has the same number of batches.
+        **kwargs: `keras.utils.PyDataset`'s `workers`, `use_multiprocessing`,
+            `max_queue_size` (batches read ahead while the model trains).
     """
 
     def __init__(self, dataset: str | DataSet, path: str | Path, batch_size: int,
-                 max_events: int | None = None, seed: int | None = 0, **kwargs):
+                 max_events: int | None = None, seed: int | None = 0, shard: tuple[int, int] = (0, 1),
+                 **kwargs):
         super().__init__(**kwargs)
         self.dataset = dataset if isinstance(dataset, DataSet) else get_dataset(dataset)
         if self.dataset.stream is None:
@@ -41,12 +48,14 @@ class ShowerStream(keras.utils.PyDataset):
         conditions = self.dataset.stream.read_conditions(self.path, max_events)
         self.energies = np.asarray(conditions, dtype="float32").reshape(-1)
         self.batch_size = int(batch_size)
-        self.n_batches = len(self.energies) // self.batch_size
+        index, count = shard
+        self.n_batches = len(self.energies) // self.batch_size // count
         if self.n_batches < 1:
             raise ConfigError(f"{len(self.energies)} events of {self.path.name} are fewer than one batch "
-                              f"of {self.batch_size}")
+                              f"of {self.batch_size}" + (f" for each of {count} processes" if count > 1 else ""))
+        self.batches = np.arange(index * self.n_batches, (index + 1) * self.n_batches)  # this shard's batches
         self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(self.n_batches)
+        self.order = self.rng.permutation(self.batches)
 
     @property
     def energy_range(self) -> list[float]:
@@ -62,4 +71,4 @@ class ShowerStream(keras.utils.PyDataset):
         return stream.inputs(stream.read(self.path, max_events=self.batch_size, start=start))
 
     def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(self.n_batches)
+        self.order = self.rng.permutation(self.batches)

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -98,23 +99,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="several processes train together on JAX")
-def test_two_processes_on_localhost_train_each_on_its_shard(tmp_path):
-    flags = ["train.py", "--model", "mpd_wgan", "--backend", "jax", "--distribute", "data-parallel",
-             "--num-processes", "2", "--coordinator", f"127.0.0.1:{free_port()}", "--batch-size", "16",
-             "--max-events", "64", "--epochs", "2", "--steps-per-epoch", "2", "--seed", "0", "--out",
-             str(tmp_path), "--quiet"]
+def train_in_two_processes(tmp_path, *flags) -> tuple[str, Path]:
+    """Runs train.py FLAGS as processes 0 and 1 on localhost; returns (process 1's output,
+    the run directory that process 0 wrote)."""
+    command = [sys.executable, "train.py", *flags, "--backend", "jax", "--distribute", "data-parallel",
+               "--num-processes", "2", "--coordinator", f"127.0.0.1:{free_port()}", "--seed", "0",
+               "--out", str(tmp_path), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("XLA_FLAGS", None)
-    processes = [subprocess.Popen([sys.executable, *flags, "--process-id", str(i)], cwd=REPO_ROOT, env=env,
+    processes = [subprocess.Popen([*command, "--process-id", str(i)], cwd=REPO_ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 0)]
     outputs = [p.communicate(timeout=300) for p in processes]
-    for p, (out, err) in zip(processes, outputs):
+    for p, (_, err) in zip(processes, outputs):
         assert p.returncode == 0, err[-3000:]
-    (out_1, _), (out_0, _) = outputs
+    (run_dir,) = tmp_path.iterdir()
+    return outputs[0][0], run_dir
+
+
+needs_jax = pytest.mark.skipif(keras.backend.backend() != "jax", reason="several processes train together on JAX")
+
+
+@needs_jax
+def test_two_processes_on_localhost_train_each_on_its_shard(tmp_path):
+    out_1, run_dir = train_in_two_processes(tmp_path, "--model", "mpd_wgan", "--batch-size", "16",
+                                            "--max-events", "64", "--epochs", "2", "--steps-per-epoch", "2")
     assert "of 2 processes (this is process 1), 8 events of each batch per device" in out_1
     assert "-> process 0" in out_1  # process 1 writes no run directory
-    (run_dir,) = tmp_path.iterdir()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["distribute"] == {"mode": "data-parallel", "processes": 2, "devices": 2}
     history = (run_dir / "history.csv").read_text().splitlines()
@@ -122,6 +132,18 @@ def test_two_processes_on_localhost_train_each_on_its_shard(tmp_path):
     model = physgan.load(run_dir / "mpd_wgan.keras")
     assert np.isfinite(model.sample(10, seed=0).amplitudes).all()
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last-0002.keras", "state.json"}
+
+
+@needs_jax
+def test_two_processes_stream_their_shares_of_the_file_with_workers(tmp_path):
+    _, run_dir = train_in_two_processes(
+        tmp_path, "--model", "calo_flow", "--particle", "eplus", "--stream", "--workers", "2",
+        "--set", "energy_width=16", "--set", "energy_depth=1", "--set", "cell_width=32", "--set", "cell_depth=1",
+        "--batch-size", "16", "--max-events", "64", "--epochs", "1")
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 2 and "nan" not in history[-1].lower()
+    model = physgan.load(run_dir / "calo_flow.keras")
+    assert int(model.cell_flow_optimizer.iterations) == 4  # 64 events in global batches of 16 (8 per process)
 
 
 @pytest.mark.backend_free

@@ -69,3 +69,19 @@ def test_a_streamed_run_reads_a_sample_of_events_for_its_model_options(shared_da
     assert data.n_events == STREAM_SAMPLE_EVENTS and len(stream) == len(read_calogan(path).incident_energy) // 32
     data, _ = _training_data("calogan", {**options, "max_events": 100}, batch_size=32)
     assert data.n_events == 100
+
+
+@pytest.mark.backend_free
+def test_each_process_streams_its_own_equal_share_of_the_batches(shared_data):
+    path = shared_data / "calogan_eplus.h5"
+    shards = [ShowerStream("calogan", path, batch_size=16, max_events=100, seed=0, shard=(i, 2)) for i in (0, 1)]
+    assert [len(s) for s in shards] == [3, 3]  # 6 batches of 16 in 100 events, 3 each
+    assert sorted(shards[0].order) == [0, 1, 2] and sorted(shards[1].order) == [3, 4, 5]
+    shards[1].on_epoch_end()
+    assert sorted(shards[1].order) == [3, 4, 5]
+    energy = read_calogan(path, max_events=100).incident_energy
+    batch = shards[1][0]
+    start = int(shards[1].order[0]) * 16
+    np.testing.assert_allclose(batch["energy"][:, 0], energy[start:start + 16], rtol=1e-6)
+    with pytest.raises(ConfigError, match="fewer than one batch of 16 for each of 8 processes"):
+        ShowerStream("calogan", path, batch_size=16, max_events=100, shard=(0, 8))
