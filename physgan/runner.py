@@ -232,6 +232,9 @@ def _train(options: dict, entry, batch_size: int) -> Path | None:
         first = holdout["first_event"]
         data_options = {**options, "max_events": min(options.get("max_events") or first, first)}
     processes, writer = distribute.num_processes(), distribute.process_id() == 0
+    if processes > 1 and options.get("sample_size"):
+        raise ConfigError(f"--sample-size {options['sample_size']}: {processes} processes write no samples while "
+                          f"they train (generate from the saved model instead)")
     data, stream = _training_data(dataset, data_options, batch_size)
     n_events = data.n_events if stream is None else len(stream.energies)
     steps = options.get("steps_per_epoch") or max(1, n_events // batch_size)
@@ -298,9 +301,6 @@ def _train(options: dict, entry, batch_size: int) -> Path | None:
     # Run-control callbacks first: the log and the checkpoint see the rates they set.
     callbacks = [*control]
     sample_size = options.get("sample_size")
-    if processes > 1 and sample_size:
-        raise ConfigError(f"--sample-size {sample_size}: {processes} processes write no samples while they train "
-                          f"(generate from the saved model instead)")
     if sample_size is None:
         sample_size = get_dataset(dataset).epoch_samples if processes == 1 else 0
     # Process 0 alone writes the run directory; the others save the same checkpoints into
