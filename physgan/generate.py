@@ -127,23 +127,21 @@ def generate(args) -> Path:
             raise ConfigError("--quantize applies to CaloGAN models only")
         if model.generator_quantization is None:
             model.quantize_generator(args.quantize)
-    start = time.perf_counter()
     if args.shards == 1 and args.shard is None:
-        _write_events(model, dataset, out, args.n, np.random.default_rng(args.seed), value_range, options,
-                      args.chunk_size)
-        seconds = time.perf_counter() - start
-        print(f"physgan: wrote {args.n} events to {out} in {seconds:.1f} s ({args.n / seconds:,.0f} events/s)")
-        return out
+        return _write_events(model, dataset, out, args.n, np.random.default_rng(args.seed), value_range, options,
+                             args.chunk_size)
     return _generate_shards(model, dataset, out, args, sizes, value_range, options)
 
 
 def _write_events(model, dataset, path: Path, n_events: int, rng, value_range, options: dict,
                   chunk_size: int) -> Path:
-    """Writes `n_events` events of `model` to `path` in chunks, with a progress bar."""
+    """Writes `n_events` events of `model` to `path` in chunks, with a progress bar and the
+    events/s at the end."""
     import contextlib
 
     import keras
 
+    start = time.perf_counter()
     progress = keras.utils.Progbar(n_events, unit_name="event")
     collected = []
     with dataset.writer(path) if dataset.writer else contextlib.nullcontext() as writer:
@@ -158,6 +156,8 @@ def _write_events(model, dataset, path: Path, n_events: int, rng, value_range, o
             progress.add(n)
     if collected:
         dataset.write(path, dataset.events.concatenate(collected))
+    seconds = time.perf_counter() - start
+    print(f"physgan: wrote {n_events} events to {path} in {seconds:.1f} s ({n_events / seconds:,.0f} events/s)")
     return path
 
 
@@ -172,13 +172,9 @@ def _generate_shards(model, dataset, out: Path, args, sizes: list[int], value_ra
         if paths[i].exists():  # written atomically: complete
             print(f"physgan: shard {i} of {args.shards} is there ({paths[i].name}); skipped")
             continue
-        start = time.perf_counter()
         # Each shard draws from its own stream (seed, shard): the same events whichever process makes it.
         _write_events(model, dataset, paths[i], sizes[i], np.random.default_rng([args.seed, i]), value_range,
                       options, args.chunk_size)
-        seconds = time.perf_counter() - start
-        print(f"physgan: wrote shard {i} of {args.shards}, {sizes[i]} events, to {paths[i]} in {seconds:.1f} s "
-              f"({sizes[i] / seconds:,.0f} events/s)")
     missing = [i for i, path in enumerate(paths) if not path.exists()]
     if missing:
         print(f"physgan: shards {', '.join(map(str, missing))} of {args.shards} are still to be written "

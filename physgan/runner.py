@@ -213,11 +213,11 @@ def train(options: dict) -> Path:
     entry = get_entry(options["model"])
     batch_size = options["batch_size"] or entry.cls.default_batch_size
     distribute.initialize(options.get("coordinator"), options.get("num_processes"), options.get("process_id"))
-    with distribute.training_scope(options.get("distribute"), batch_size):  # built, trained and saved in it
-        return _train(options, entry, batch_size)
+    with distribute.training_scope(options.get("distribute"), batch_size) as devices:  # built, trained, saved in it
+        return _train(options, entry, batch_size, devices)
 
 
-def _train(options: dict, entry, batch_size: int) -> Path | None:
+def _train(options: dict, entry, batch_size: int, devices: int) -> Path | None:
     dataset = options.get("dataset") or _dataset_of_data_file(entry, options.get("data")) or entry.datasets[0]
     if dataset not in entry.datasets:
         raise ConfigError(
@@ -291,9 +291,7 @@ def _train(options: dict, entry, batch_size: int) -> Path | None:
             "versions": _versions(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-    parallel = options.get("distribute") == "data-parallel"
-    config["distribute"] = {"mode": options.get("distribute") or "none", "processes": processes,
-                            "devices": len(keras.distribution.list_devices()) if parallel else 1}
+    config["distribute"] = {"mode": options.get("distribute") or "none", "processes": processes, "devices": devices}
     if writer:
         write_json(run_dir / "config.json", config)
     if initial_epoch >= epochs:

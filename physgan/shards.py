@@ -58,7 +58,8 @@ def write_virtual_hdf5(sources: list[Path], sizes: list[int], out: Path) -> Path
         first.visititems(lambda name, item: (names if isinstance(item, h5py.Dataset) else groups).append(name))
         attributes = {name: dict(first[name].attrs) for name in ["/", *groups, *names]}
         shapes = {name: (first[name].shape, first[name].dtype) for name in names}
-    per_event = [name for name in names if shapes[name][0] and shapes[name][0][0] == sizes[0]]
+        per_event = [name for name in names if shapes[name][0] and shapes[name][0][0] == sizes[0]]
+        copied = {name: first[name][()] for name in names if name not in per_event}  # set once
     for source, size in zip(sources, sizes):
         with h5py.File(source, "r") as f:
             for name in per_event:
@@ -71,9 +72,8 @@ def write_virtual_hdf5(sources: list[Path], sizes: list[int], out: Path) -> Path
             f.require_group(group)
         for name in names:
             shape, dtype = shapes[name]
-            if name not in per_event:
-                with h5py.File(sources[0], "r") as first:
-                    f.create_dataset(name, data=first[name][()])
+            if name in copied:
+                f.create_dataset(name, data=copied[name])
                 continue
             layout = h5py.VirtualLayout(shape=(total, *shape[1:]), dtype=dtype)
             start = 0
