@@ -43,8 +43,10 @@ FAMILIES = {
     "ewm": ["--z-dim", "8", "--n-hidden", "32", "--mem-size", "2", "--set", "max_ot_steps=2",
             "--set", "ot_batch_size=16", "--batch-size", "16", "--max-events", "64"],
 }
-# BIB-AE's post-processor LayerNorms amplify float round-off ~100x (tests/test_ild_models.py).
-TOLERANCE = {"bibae": 2e-3}
+# BIB-AE's post-processor LayerNorms amplify float round-off ~100x (tests/test_ild_models.py);
+# ild_wgan's critic LayerNorms less so: its worst weight (critic/ln_1/beta) differed by 8e-7
+# and 2.3e-6 in two runs of the same commit (the order of the devices' float sums varies).
+TOLERANCE = {"bibae": 2e-3, "ild_wgan": 1e-5}
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution runs on JAX")
