@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-processes", type=int, metavar="N", help="with --distribute data-parallel on JAX: N processes (hosts) train together, each on its own shard of the events; start the same command once per process with its --process-id (default: $KERAS_DISTRIBUTION_NUM_PROCESSES, else 1). Process 0 writes the run directory")
     parser.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 to N-1 (default: $KERAS_DISTRIBUTION_PROCESS_ID)")
     parser.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0, which the others connect to (default: $KERAS_DISTRIBUTION_JOB_ADDRESSES)")
+    parser.add_argument("--dtype-policy", choices=("float32", "mixed_bfloat16", "mixed_float16"), help="float32 (default); mixed_bfloat16 / mixed_float16: the layers compute in bfloat16 / float16 with float32 weights, each network's output layers in float32 (mixed_float16 scales the losses against underflow). Pays on GPUs and TPUs; the saved model reloads in its policy")
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (sets KERAS_BACKEND; default: the environment's, else tensorflow)")
     parser.add_argument("--out", default="runs", help="folder in which a new run directory is made (default: runs)")
     parser.add_argument("--seed", type=int, help="random seed (weights, latent draws, shuffling)")

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", type=int, metavar="I", help="with --shards K: generate only shard I (0 to K-1), e.g. one process per device or batch job; the process that completes the set writes --out")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="Keras backend to run the model on")
     parser.add_argument("--quantize", choices=("int8",), help="CaloGAN: quantize the generator's Dense layers first (about 2x faster on CPU with JAX; see benchmarks/generation.py)")
+    parser.add_argument("--dtype-policy", choices=("float32", "mixed_bfloat16", "mixed_float16"), help="zoo models: compute in this precision (default: the model's own, float32 unless trained mixed); the networks' output layers stay float32 and quantized layers stay quantized. bfloat16 generation of the CaloGAN e+ preset scores as float32 does (benchmarks/mixed_precision.py); it pays on GPUs, not on CPUs")
     parser.add_argument("--steps", type=int, help="flow models (calo_flow): ODE steps per stage (default: the model's own, 8 for the shipped ones); fewer is faster, 2 loses fidelity (benchmarks/flow_generation.py)")
     parser.add_argument("--solver", choices=("euler", "midpoint"), help="flow models (calo_flow): fixed-step ODE solver (default: the model's own, midpoint)")
     return parser
@@ -127,6 +128,12 @@ def generate(args) -> Path:
             raise ConfigError("--quantize applies to CaloGAN models only")
         if model.generator_quantization is None:
             model.quantize_generator(args.quantize)
+    if args.dtype_policy:
+        if not isinstance(model, GenerativeModel):
+            raise ConfigError("--dtype-policy applies to zoo models (.keras), not to legacy .h5 generators")
+        from physgan.precision import with_policy
+
+        model = with_policy(model, args.dtype_policy)
     if args.shards == 1 and args.shard is None:
         return _write_events(model, dataset, out, args.n, np.random.default_rng(args.seed), value_range, options,
                              args.chunk_size)

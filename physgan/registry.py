@@ -67,7 +67,11 @@ def get_entry(name: str) -> ZooEntry:
     return _REGISTRY[name]
 
 
-def get_model(name: str, **config):
-    """Returns a new, uncompiled model `name` built with `config`."""
+def get_model(name: str, dtype=None, **config):
+    """Returns a new, uncompiled model `name` built with `config`; `dtype` is its dtype
+    policy (`physgan.precision.POLICIES`, e.g. "mixed_bfloat16"; default float32)."""
+    from physgan.precision import build_in_policy
+
     entry = get_entry(name)
-    return entry.cls(**{**entry.defaults, **config})
+    options = {**entry.defaults, **config, **({"dtype": dtype} if dtype is not None else {})}
+    return build_in_policy(lambda: entry.cls(**options), dtype)

@@ -95,8 +95,8 @@ def model_options_from_flags(options: dict) -> dict:
     return chosen
 
 
-def build_model(name: str, **options):
-    """Returns `get_model(name, **options)`, with a clear error for unknown options."""
+def build_model(name: str, dtype: str | None = None, **options):
+    """Returns `get_model(name, dtype, **options)`, with a clear error for unknown options."""
     entry = get_entry(name)
     accepted = constructor_options(entry)
     unknown = sorted(set(options) - accepted)
@@ -104,7 +104,7 @@ def build_model(name: str, **options):
         raise ConfigError(
             f"model {name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(accepted))}"
         )
-    return physgan.get_model(name, **options)
+    return physgan.get_model(name, dtype, **options)
 
 
 def data_model_options(entry, dataset: str, data, seed: int | None) -> dict:
@@ -261,8 +261,9 @@ def _train(options: dict, entry, batch_size: int, devices: int) -> Path | None:
             config.setdefault("resumed_on_different_data", []).append({**different, "at_epoch": initial_epoch})
         config.update(flags=options, epochs=epochs)
     else:
-        model = build_model(entry.name, **{**data_model_options(entry, dataset, data, options.get("seed")),
-                                           **model_options_from_flags(options)})
+        model = build_model(entry.name, dtype=options.get("dtype_policy"),
+                            **{**data_model_options(entry, dataset, data, options.get("seed")),
+                               **model_options_from_flags(options)})
         model.compile(steps_per_epoch=steps)
         missing = [k for k in model.required_inputs if k not in data.inputs]
         if missing:

@@ -208,6 +208,15 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         as Keras' preprocessing layers' `adapt` does; train.py calls it once on a new
         run's training events. Nothing by default."""
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """Returns the model of `config`, its networks built under the config's dtype
+        policy (`physgan.precision`), so a mixed-precision model reloads as it was saved."""
+        from physgan.precision import build_in_policy
+
+        return build_in_policy(lambda: super(GenerativeModel, cls).from_config(config, custom_objects),
+                               config.get("dtype"))
+
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, with the model's `training_callbacks()` first."""
         return super().fit(*args, callbacks=[*self.training_callbacks(), *(callbacks or [])], **kwargs)
@@ -247,8 +256,11 @@ class GenerativeModel(backend.TrainStep, keras.Model):
             jit_compile = False
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
         resolved = {}
+        loss_scaling = self.dtype_policy.name == "mixed_float16"
         for name in networks:
             opt = keras.optimizers.get(chosen[name])
+            if loss_scaling and not isinstance(opt, keras.optimizers.LossScaleOptimizer):
+                opt = keras.optimizers.LossScaleOptimizer(opt)  # float16 gradients would underflow
             opt.name = name  # Keras' learning-rate callbacks log learning_rate_<name>
             setattr(self, f"{name}_optimizer", opt)
             resolved[name] = opt
@@ -256,7 +268,8 @@ class GenerativeModel(backend.TrainStep, keras.Model):
         if self.built:
             self.optimizer.build()
         self._physgan_compile_config = {
-            "optimizers": {k: _optimizer_config(v) for k, v in resolved.items()},
+            # The inner optimizers: compile wraps them again under mixed_float16.
+            "optimizers": {k: _optimizer_config(getattr(v, "inner_optimizer", v)) for k, v in resolved.items()},
             "steps_per_epoch": steps_per_epoch,
         }
 
@@ -307,10 +320,22 @@ class GenerativeModel(backend.TrainStep, keras.Model):
     def _apply_update(self, update: Update, batch) -> dict:
         network = self.networks()[update.network]
         variables = network.trainable_variables
-        loss_fn = getattr(self, update.loss)
-        _, logs, grads = backend.value_and_grad(lambda: loss_fn(batch), variables)
-        self.network_optimizer(update.network).apply(grads, variables)
+        optimizer = self.network_optimizer(update.network)
+        logs, grads = self.gradients(optimizer, lambda: getattr(self, update.loss)(batch), variables)
+        backend.apply_gradients(optimizer, grads, variables)
         return logs
+
+    def gradients(self, optimizer, loss_fn, variables) -> tuple:
+        """Returns `(logs, grads)` of `loss_fn() -> (loss, logs)` w.r.t. `variables`, the loss
+        scaled by `optimizer.scale_loss` (a `LossScaleOptimizer` under mixed_float16,
+        whose `apply` unscales the gradients)."""
+
+        def scaled_loss():
+            loss, logs = loss_fn()
+            return optimizer.scale_loss(loss), logs
+
+        _, logs, grads = backend.value_and_grad(scaled_loss, variables)
+        return logs, grads
 
     def input_gradient(self, fn, inputs):
         """Returns d sum(fn(inputs)) / d inputs, differentiable (for penalties)."""

@@ -106,6 +106,7 @@ from physgan.layers import (
     Sparsity,
     TotalEnergy,
 )
+from physgan.precision import build_in_policy
 from physgan.registry import register_model
 from physgan.training import GenerativeModel, Update
 
@@ -335,8 +336,8 @@ class CaloGAN(GenerativeModel):
         if self.generator_quantization != "int8" or keras.backend.backend() == "jax":
             return self.generator
         if self.__dict__.get("_float_generator") is None:
-            with keras.name_scope("generator_float"):
-                copy = build_generator(*self._generator_arguments)
+            with keras.name_scope("generator_float"):  # computing as the model does
+                copy = build_in_policy(lambda: build_generator(*self._generator_arguments), self.dtype_policy)
             for source, target in zip(self.generator.layers, copy.layers):
                 if getattr(source, "quantization_mode", None) == "int8":
                     kernel = ops.divide(ops.cast(source._kernel, "float32"), source.kernel_scale)

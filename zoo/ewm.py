@@ -552,11 +552,11 @@ class EWM(GenerativeModel):
         that is undone (variables and optimizer state put back) unless `active`."""
         variables = self.networks()[name].trainable_variables
         optimizer = self.network_optimizer(name)
-        _, logs, grads = backend.value_and_grad(loss_fn, variables)
+        logs, grads = self.gradients(optimizer, loss_fn, variables)
         state = list(variables) + list(optimizer.variables)
         with backend.no_gradient():
             before = [ops.copy(ops.convert_to_tensor(v)) for v in state]
-            optimizer.apply(grads, variables)
+            backend.apply_gradients(optimizer, grads, variables)
             for variable, old in zip(state, before):
                 variable.assign(ops.where(active, ops.convert_to_tensor(variable), old))
         return logs

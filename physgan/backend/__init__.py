@@ -8,6 +8,8 @@ Everything else is written with `keras.ops`. A backend module offers three thing
   gradients of the loss with respect to `variables`.
 - `input_gradient(fn, inputs)`: the gradient of `sum(fn(inputs))` with respect to
   `inputs`, itself differentiable (double backprop, for gradient penalties).
+- `apply_gradients(optimizer, grads, variables)`: `optimizer.apply(grads, variables)`
+  inside the training step (on JAX through the optimizer's `stateless_apply`).
 - `process_index()`, `process_count()`: this process's index and the number of
   processes of a multi-process run (JAX's; 0 and 1 on the other backends).
 - `compiled(fn)`: `fn` (of tensors, returning tensors) compiled for repeated
@@ -59,6 +61,7 @@ input_gradient = _impl.input_gradient
 IMAGE_DATA_FORMAT = getattr(_impl, "IMAGE_DATA_FORMAT", "channels_last")
 no_gradient = getattr(_impl, "no_gradient", contextlib.nullcontext)
 compiled = _impl.compiled
+apply_gradients = getattr(_impl, "apply_gradients", lambda optimizer, grads, variables: optimizer.apply(grads, variables))
 process_index = getattr(_impl, "process_index", lambda: 0)
 process_count = getattr(_impl, "process_count", lambda: 1)
 
@@ -77,5 +80,5 @@ def image_data_format() -> str:
     return IMAGE_DATA_FORMAT
 
 
-__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "compiled", "image_data_format", "input_gradient", "no_gradient",
+__all__ = ["IMAGE_DATA_FORMAT", "TrainStep", "apply_gradients", "compiled", "image_data_format", "input_gradient", "no_gradient",
            "process_count", "process_index", "read_row", "update_row", "value_and_grad"]

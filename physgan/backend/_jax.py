@@ -68,6 +68,18 @@ def value_and_grad(loss_fn, variables):
     return loss, aux, grads
 
 
+def apply_gradients(optimizer, grads, variables):
+    """Applies `grads` to `variables` with `optimizer.stateless_apply` on the values of
+    the training scope and assigns the new values there: a `LossScaleOptimizer`'s
+    `apply` updates inside a `cond`, whose traced values must not leave it."""
+    scope = _ACTIVE.scopes[-1]
+    optimizer_values = [_current(scope, v) for v in optimizer.variables]
+    new_values, new_optimizer_values = optimizer.stateless_apply(
+        optimizer_values, grads, [_current(scope, v) for v in variables])
+    for variable, value in zip([*variables, *optimizer.variables], [*new_values, *new_optimizer_values]):
+        variable.assign(value)
+
+
 def compiled(fn):
     """Returns `jax.jit(fn)` (Keras variables it reads are traced as constants)."""
     return jax.jit(fn)
