@@ -16,6 +16,30 @@ from physgan.artifacts import save_model
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "jax", "torch")
 
+# Tiny configurations of every model family, on real data (bundled samples and the
+# shared files), as train.py flags. larcv_gan trains with SGD: Adam's steps hardly
+# depend on the gradients' scale, SGD's are proportional to it, so a gradient summed
+# instead of averaged over the devices would show.
+TINY_FLAGS = {
+    "calogan": ["--particle", "eplus", "--latent-size", "8", "--batch-size", "8", "--max-events", "32"],
+    "calo_flow": ["--particle", "eplus", "--set", "energy_width=16", "--set", "energy_depth=1",
+                  "--set", "cell_width=32", "--set", "cell_depth=1", "--batch-size", "8", "--max-events", "32"],
+    "mpd_wgan": ["--batch-size", "16", "--max-events", "64"],
+    "mpd_wgan_param": ["--batch-size", "16", "--max-events", "64"],
+    "ild_gan": ["--set", "ngf=2", "--set", "ndf=2", "--batch-size", "4", "--max-events", "16"],
+    "ild_wgan": ["--set", "ngf=2", "--set", "ndf=2", "--set", "critic_steps=2", "--batch-size", "8",
+                 "--max-events", "16"],
+    "bibae": ["--set", "ngf=2", "--set", "ndf=4", "--set", "post_processor_ndf=4", "--set", "hidden=32",
+              "--set", "latent_dim=16", "--set", "n_encoded=4", "--set", "critic_steps=2", "--batch-size", "4",
+              "--max-events", "16"],
+    "corrvae": ["--batch-size", "16", "--max-events", "64"],
+    "larcv_gan": ["--z-dim", "16", "--n-hidden", "32", "--n-layers", "2", "--g-opt", "sgd", "--d-opt", "sgd",
+                  "--g-lr", "0.05", "--d-lr", "0.05", "--batch-size", "16", "--max-events", "64"],
+    "larcv_ae": ["--n-layers", "2", "--l-dim", "8", "--batch-size", "16", "--max-events", "64"],
+    "ewm": ["--z-dim", "8", "--n-hidden", "32", "--mem-size", "2", "--set", "max_ot_steps=2",
+            "--set", "ot_batch_size=16", "--batch-size", "16", "--max-events", "64"],
+}
+
 _RELOAD_SCRIPT = """
 import sys, numpy as np, physgan
 from tests.model_testing import sample_as_array

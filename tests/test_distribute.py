@@ -17,32 +17,9 @@ import pytest
 import physgan
 from physgan import distribute, runner
 from physgan.errors import ConfigError
-from tests.model_testing import REPO_ROOT
+from tests.model_testing import REPO_ROOT, TINY_FLAGS
 from train import parse_args
 
-# Tiny configurations of every model family, on real data (bundled samples and the
-# shared files), as train.py flags. larcv_gan trains with SGD: Adam's steps hardly
-# depend on the gradients' scale, SGD's are proportional to it, so a gradient summed
-# instead of averaged over the devices would show.
-FAMILIES = {
-    "calogan": ["--particle", "eplus", "--latent-size", "8", "--batch-size", "8", "--max-events", "32"],
-    "calo_flow": ["--particle", "eplus", "--set", "energy_width=16", "--set", "energy_depth=1",
-                  "--set", "cell_width=32", "--set", "cell_depth=1", "--batch-size", "8", "--max-events", "32"],
-    "mpd_wgan": ["--batch-size", "16", "--max-events", "64"],
-    "mpd_wgan_param": ["--batch-size", "16", "--max-events", "64"],
-    "ild_gan": ["--set", "ngf=2", "--set", "ndf=2", "--batch-size", "4", "--max-events", "16"],
-    "ild_wgan": ["--set", "ngf=2", "--set", "ndf=2", "--set", "critic_steps=2", "--batch-size", "8",
-                 "--max-events", "16"],
-    "bibae": ["--set", "ngf=2", "--set", "ndf=4", "--set", "post_processor_ndf=4", "--set", "hidden=32",
-              "--set", "latent_dim=16", "--set", "n_encoded=4", "--set", "critic_steps=2", "--batch-size", "4",
-              "--max-events", "16"],
-    "corrvae": ["--batch-size", "16", "--max-events", "64"],
-    "larcv_gan": ["--z-dim", "16", "--n-hidden", "32", "--n-layers", "2", "--g-opt", "sgd", "--d-opt", "sgd",
-                  "--g-lr", "0.05", "--d-lr", "0.05", "--batch-size", "16", "--max-events", "64"],
-    "larcv_ae": ["--n-layers", "2", "--l-dim", "8", "--batch-size", "16", "--max-events", "64"],
-    "ewm": ["--z-dim", "8", "--n-hidden", "32", "--mem-size", "2", "--set", "max_ot_steps=2",
-            "--set", "ot_batch_size=16", "--batch-size", "16", "--max-events", "64"],
-}
 # BIB-AE's post-processor LayerNorms amplify float round-off ~100x (tests/test_ild_models.py);
 # ild_wgan's critic LayerNorms less so: its worst weight (critic/ln_1/beta) differed by 8e-7
 # and 2.3e-6 in two runs of the same commit (the order of the devices' float sums varies).
@@ -50,12 +27,12 @@ TOLERANCE = {"bibae": 2e-3, "ild_wgan": 1e-5}
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution runs on JAX")
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted(TINY_FLAGS))
 def test_two_devices_train_to_the_weights_of_one(name, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
            "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "tests.distributed_training", str(tmp_path), "--model", name, *FAMILIES[name],
+        [sys.executable, "-m", "tests.distributed_training", str(tmp_path), "--model", name, *TINY_FLAGS[name],
          "--epochs", "1", "--steps-per-epoch", "2"],
         env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
     )
