@@ -157,6 +157,9 @@ def describe_model(model) -> str:
     name = names[0] if names else getattr(model, "kind", type(model).__name__)
     lines = [f"{name} ({type(model).__name__}): {model.count_params():,d} parameters"
              + (f" ({sizes})" if sizes else "")]
+    policy = getattr(getattr(model, "dtype_policy", None), "name", "float32")
+    if policy != "float32":
+        lines.append(f"  computes in {policy} (float32 weights and network outputs)")
     dataset_name = getattr(model, "dataset", None)
     if dataset_name:
         dataset = get_dataset(dataset_name)

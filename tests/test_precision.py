@@ -71,6 +71,7 @@ def test_bfloat16_training_saves_reloads_and_generates(name, tmp_path):
     path = run_dir / f"{name}.keras"
     model = physgan.load(path)
     assert model.dtype_policy.name == "mixed_bfloat16"
+    assert "computes in mixed_bfloat16" in model.describe()
     assert_computes_in(model, "bfloat16")
     expected = sample_as_array(model.sample(8, seed=0))
     assert np.all(np.isfinite(expected))
