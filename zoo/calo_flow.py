@@ -117,6 +117,7 @@ class Layout:
     energy_range: tuple[float, float]  # default incident energies, GeV
     per_layer: bool  # stage 2 draws one layer at a time (equal layer sizes)
     particle: str  # the default particle name
+    lateral_axes: tuple[int, int]  # the axes of a cell array across the beam (y, x)
 
     @property
     def n_layers(self) -> int:
@@ -137,8 +138,8 @@ class Layout:
 
 
 LAYOUTS = {
-    "calogan": Layout(("layer_0", "layer_1", "layer_2"), (288, 144, 72), 1000.0, 1e-3, (1.0, 100.0), False, "eplus"),
-    "ild": Layout(("layers",), (900,) * 30, 1.0, 1e-4, (10.0, 100.0), True, "gamma"),
+    "calogan": Layout(("layer_0", "layer_1", "layer_2"), (288, 144, 72), 1000.0, 1e-3, (1.0, 100.0), False, "eplus", (1, 2)),
+    "ild": Layout(("layers",), (900,) * 30, 1.0, 1e-4, (10.0, 100.0), True, "gamma", (2, 3)),
 }
 
 
@@ -205,6 +206,7 @@ class CaloFlow(GenerativeModel):
         steps: int = 8,
         solver: str = "midpoint",
         learning_rate: float = 5e-4,
+        reflect: bool = False,
         seed: int | None = None,
         **kwargs,
     ):
@@ -241,6 +243,7 @@ class CaloFlow(GenerativeModel):
         self.steps = self._checked_steps(steps)
         self.solver = self._checked_solver(solver)
         self.learning_rate = float(learning_rate)
+        self.reflect = bool(reflect)
         self.seed = seed
         n_layers = layout.n_layers
         cell_condition = 1 + n_layers + (n_layers if layout.per_layer else 0)
@@ -320,7 +323,23 @@ class CaloFlow(GenerativeModel):
         parked = self.empty_level - 0.5 * self.empty_gap - jitter
         return energy_features, ops.where(cells > 0, _logit(shares, self.alpha), parked)
 
+    def _reflected(self, batch):
+        """Returns `batch` with each shower mirrored across the beam in y and in x, each with
+        probability 1/2 (the same for all its layers): the detector's symmetries."""
+        n = ops.shape(batch["energy"])[0]
+        flips = keras.random.uniform((n, 2), seed=self.seed_generator) < 0.5
+        reflected = dict(batch)
+        for key in self.layout.cell_keys:
+            cells = batch[key]
+            shape = (n,) + (1,) * (len(cells.shape) - 1)
+            for i, axis in enumerate(self.layout.lateral_axes):
+                cells = ops.where(ops.reshape(flips[:, i], shape), ops.flip(cells, axis=axis), cells)
+            reflected[key] = cells
+        return reflected
+
     def _training_features(self, batch):
+        if self.reflect:
+            batch = self._reflected(batch)
         n = ops.shape(batch["energy"])[0]
         jitter = keras.random.uniform((n, self.layout.n_cells), seed=self.seed_generator)
         energy_features, cell_features = self._features(batch, jitter)
@@ -489,5 +508,6 @@ class CaloFlow(GenerativeModel):
             "steps": self.steps,
             "solver": self.solver,
             "learning_rate": self.learning_rate,
+            "reflect": self.reflect,
             "seed": self.seed,
         }
