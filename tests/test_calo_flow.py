@@ -86,6 +86,29 @@ def test_an_untrained_flow_draws_the_data_response_and_fills_each_layer_with_its
     assert [layer.shape[1:] for layer in showers.layers] == [(3, 96), (12, 12), (12, 6)]
 
 
+SYMMETRIES = {"none": lambda x: x, "y": lambda x: x[::-1], "x": lambda x: x[:, ::-1],
+              "both": lambda x: x[::-1, ::-1]}
+
+
+@pytest.mark.backend_free
+def test_reflect_mirrors_every_layer_of_a_shower_alike(eplus):
+    # The CaloGAN showers are centred on the beam (their mean centroids are the grids' centres
+    # to 0.01 cells), so mirroring a shower across it in y or x gives another shower.
+    model = adapted(eplus, reflect=True)
+    reflected = {key: ops.convert_to_numpy(value) for key, value in model._reflected(eplus.inputs).items()}
+    np.testing.assert_array_equal(reflected["energy"], eplus.inputs["energy"])
+    seen = []
+    for i in range(len(eplus.inputs["energy"])):
+        kinds = [{name for name, mirror in SYMMETRIES.items()
+                  if np.array_equal(mirror(eplus.inputs[key][i, ..., 0]), reflected[key][i, ..., 0])}
+                 for key in model.layout.cell_keys]
+        common = set.intersection(*kinds)
+        assert common, f"shower {i}: its layers are not mirrored alike"
+        seen.append(min(common))
+    assert set(seen) == set(SYMMETRIES)  # each with probability 1/4
+    assert physgan.get_model("calo_flow", **TINY).get_config()["reflect"] is False
+
+
 @pytest.mark.backend_free
 @pytest.mark.parametrize("options, message", [
     (dict(dataset="mpd_tpc"), "calogan and ild layouts"),
